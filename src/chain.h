@@ -1,0 +1,69 @@
+// The filter chain between the client's codec and the backend, built per route.
+//
+// Client bytes flow codec -> filters in order -> backend; backend bytes flow back through the
+// filters in reverse order -> codec (Envoy's FIFO read / LIFO write rule). A route's
+// ChainFactory is built once at config load and makes one Chain per connection.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "codec.h"
+#include "config.h"
+#include "utf8.h"
+
+struct evbuffer;
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  // Client -> backend: moves what it can of `in` to `out`. False on bad input (see why()).
+  virtual bool upstream(evbuffer* in, evbuffer* out);
+  // Backend -> client. With `eof`, nothing more will come, so nothing may be held back.
+  virtual bool downstream(evbuffer* in, evbuffer* out, bool eof);
+  const char* why() const { return why_; }
+
+ protected:
+  const char* why_ = "";
+};
+
+// Backend bytes become text frames: hold back a character split across reads, reject bad UTF-8.
+class Utf8TextFilter : public Filter {
+ public:
+  bool downstream(evbuffer* in, evbuffer* out, bool eof) override;
+
+ private:
+  Utf8Validator utf8_;
+  size_t checked_ = 0;  // leading bytes of `in` already validated
+};
+
+class Chain {
+ public:
+  explicit Chain(std::vector<std::unique_ptr<Filter>> filters);
+  ~Chain();
+  Chain(const Chain&) = delete;
+  Chain& operator=(const Chain&) = delete;
+
+  // Runs n bytes of client payload from `in` through the filters into `out`.
+  bool upstream(evbuffer* in, size_t n, evbuffer* out, const char** why);
+  // Runs backend bytes through the filters in reverse. Returns the buffer holding the result
+  // (`in` itself when there are no filters), or null on bad input.
+  evbuffer* downstream(evbuffer* in, bool eof, const char** why);
+
+ private:
+  std::vector<std::unique_ptr<Filter>> filters_;
+  std::vector<evbuffer*> up_;    // input of filter i, client side
+  std::vector<evbuffer*> down_;  // output of filter i, client side
+};
+
+// Knows which codec and filters a route needs; immutable after config load.
+class ChainFactory {
+ public:
+  explicit ChainFactory(const RouteConfig& rc);
+  std::unique_ptr<Codec> make_codec() const;
+  std::unique_ptr<Chain> make_chain() const;
+
+ private:
+  uint64_t max_message_size_;
+  bool text_;
+};

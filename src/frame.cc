@@ -1,0 +1,263 @@
+#include "frame.h"
+
+#include <string.h>
+
+#include <algorithm>
+
+#include "buffer.h"
+
+namespace {
+
+uint64_t load_be(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+  return v;
+}
+
+// XORs p with the 4-byte mask starting at mask offset pos, eight bytes at a time.
+void xor_mask(uint8_t* p, size_t n, const uint8_t mask[4], unsigned pos) {
+  uint8_t rot[8];
+  for (int i = 0; i < 8; i++) rot[i] = mask[(pos + i) & 3];
+  uint64_t m;
+  memcpy(&m, rot, 8);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    w ^= m;
+    memcpy(p + i, &w, 8);
+  }
+  for (; i < n; i++) p[i] ^= rot[i & 7];
+}
+
+}  // namespace
+
+// A ping or pong: payloads are capped at 125 bytes by the RFC.
+static void encode_control(evbuffer* out, uint8_t op, const void* p, size_t n) {
+  uint8_t h[kMaxFrameHeader];
+  n = std::min(n, kMaxControlPayload);
+  evbuffer_add(out, h, encode_frame_header(h, op, true, n));
+  evbuffer_add(out, p, n);
+}
+
+size_t encode_frame_header(uint8_t* out, uint8_t opcode, bool fin, uint64_t len,
+                           const uint8_t* mask) {
+  size_t n = 0;
+  out[n++] = static_cast<uint8_t>((fin ? 0x80 : 0) | (opcode & 0x0F));
+  uint8_t m = mask ? 0x80 : 0;
+  if (len < 126) {
+    out[n++] = static_cast<uint8_t>(m | len);
+  } else if (len <= 0xFFFF) {
+    out[n++] = m | 126;
+    out[n++] = static_cast<uint8_t>(len >> 8);
+    out[n++] = static_cast<uint8_t>(len);
+  } else {
+    out[n++] = m | 127;
+    for (int i = 7; i >= 0; i--) out[n++] = static_cast<uint8_t>(len >> (8 * i));
+  }
+  if (mask) {
+    memcpy(out + n, mask, 4);
+    n += 4;
+  }
+  return n;
+}
+
+bool close_code_valid(uint16_t code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+         (code >= 3000 && code <= 4999);
+}
+
+DecodeError FrameDecoder::decode(evbuffer* in, MessageSink& sink) {
+  for (;;) {
+    DecodeError err;
+    State before = state_;
+    size_t len_before = evbuffer_get_length(in);
+    switch (state_) {
+      case State::kClosed:
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return err;
+      case State::kHeader: {
+        bool need_more = false;
+        err = parse_header(in, need_more);
+        if (err.code || need_more) return err;
+        break;
+      }
+      case State::kPayload:
+        if (sink.blocked()) return err;
+        err = payload(in, sink);
+        break;
+      case State::kControl:
+        err = control(in, sink);
+        break;
+    }
+    if (err.code) return err;
+    // No progress means the rest of the frame has not arrived yet.
+    if (state_ == before && evbuffer_get_length(in) == len_before) return err;
+  }
+}
+
+DecodeError FrameDecoder::parse_header(evbuffer* in, bool& need_more) {
+  uint8_t h[kMaxFrameHeader];
+  size_t got = evbuffer_copyout(in, h, sizeof h);
+  need_more = got < 2;
+  if (need_more) return {};
+  bool fin = h[0] & 0x80;
+  uint8_t op = h[0] & 0x0F;
+  bool masked = h[1] & 0x80;
+  uint8_t len7 = h[1] & 0x7F;
+  if (h[0] & 0x70) return {close_code::kProtocolError, "reserved bits set with no extension"};
+  if (op != kOpCont && op != kOpText && op != kOpBinary && op != kOpClose && op != kOpPing &&
+      op != kOpPong)
+    return {close_code::kProtocolError, "unknown opcode"};
+  if (!masked) return {close_code::kProtocolError, "client frame is not masked"};
+  bool control = op & 0x08;
+  if (control && !fin) return {close_code::kProtocolError, "fragmented control frame"};
+  if (control && len7 > kMaxControlPayload)
+    return {close_code::kProtocolError, "control frame payload over 125 bytes"};
+  if (op == kOpCont && !in_message_)
+    return {close_code::kProtocolError, "continuation frame with no message to continue"};
+  if ((op == kOpText || op == kOpBinary) && in_message_)
+    return {close_code::kProtocolError, "new data frame inside a fragmented message"};
+  size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+  size_t hlen = 2 + ext + 4;
+  need_more = got < hlen;
+  if (need_more) return {};
+  uint64_t len = ext ? load_be(h + 2, static_cast<int>(ext)) : len7;
+  if (len7 == 127 && (len >> 63)) return {close_code::kProtocolError, "64-bit length with MSB set"};
+  if ((len7 == 126 && len < 126) || (len7 == 127 && len <= 0xFFFF))
+    return {close_code::kProtocolError, "payload length not minimally encoded"};
+  uint64_t so_far = op == kOpCont ? msg_len_ : 0;
+  if (!control && (len > max_message_ || so_far > max_message_ - len))
+    return {close_code::kTooBig, "message exceeds max_message_size"};
+  memcpy(mask_, h + 2 + ext, 4);
+  mask_pos_ = 0;
+  evbuffer_drain(in, hlen);
+  opcode_ = op;
+  fin_ = fin;
+  remaining_ = len;
+  if (control) {
+    ctrl_len_ = 0;
+    state_ = State::kControl;
+    return {};
+  }
+  if (op != kOpCont) {
+    in_message_ = true;
+    message_started_ = false;
+    msg_opcode_ = op;
+    msg_len_ = 0;
+    utf8_.reset();
+  }
+  msg_len_ += len;
+  state_ = State::kPayload;
+  return {};
+}
+
+// Unmasks up to n leading bytes in place (and checks text on the way); returns how many.
+size_t FrameDecoder::unmask(evbuffer* in, size_t n) {
+  constexpr int kVecs = 16;
+  evbuffer_iovec v[kVecs];
+  int nv = evbuffer_peek(in, static_cast<ev_ssize_t>(n), nullptr, v, kVecs);
+  size_t done = 0;
+  for (int i = 0; i < std::min(nv, kVecs) && done < n; i++) {
+    size_t len = std::min(v[i].iov_len, n - done);
+    uint8_t* p = static_cast<uint8_t*>(v[i].iov_base);
+    xor_mask(p, len, mask_, mask_pos_);
+    mask_pos_ = static_cast<uint8_t>((mask_pos_ + len) & 3);
+    done += len;
+  }
+  return done;
+}
+
+DecodeError FrameDecoder::payload(evbuffer* in, MessageSink& sink) {
+  size_t avail = static_cast<size_t>(std::min<uint64_t>(remaining_, evbuffer_get_length(in)));
+  if (avail == 0 && remaining_ > 0) return {};
+  size_t n = avail ? unmask(in, avail) : 0;
+  bool last = fin_ && n == remaining_;
+  if (msg_opcode_ == kOpText) {
+    evbuffer_iovec v[16];
+    int nv = evbuffer_peek(in, static_cast<ev_ssize_t>(n), nullptr, v, 16);
+    size_t left = n;
+    for (int i = 0; i < std::min(nv, 16) && left; i++) {
+      size_t len = std::min(v[i].iov_len, left);
+      if (!utf8_.feed(static_cast<const uint8_t*>(v[i].iov_base), len))
+        return {close_code::kInvalidPayload, "invalid UTF-8 in a text message"};
+      left -= len;
+    }
+    if (last && !utf8_.complete())
+      return {close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence"};
+  }
+  remaining_ -= n;
+  if (remaining_ == 0) state_ = State::kHeader;
+  if (last) in_message_ = false;
+  // An empty, unfinished piece carries nothing worth reporting.
+  if (n > 0 || last) {
+    bool first = !message_started_;
+    message_started_ = true;
+    sink.on_data(in, n, msg_opcode_, first, last);
+  }
+  return {};
+}
+
+DecodeError FrameDecoder::control(evbuffer* in, MessageSink& sink) {
+  size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, evbuffer_get_length(in)));
+  if (take) {
+    evbuffer_remove(in, ctrl_ + ctrl_len_, take);
+    xor_mask(ctrl_ + ctrl_len_, take, mask_, mask_pos_);
+    mask_pos_ = static_cast<uint8_t>((mask_pos_ + take) & 3);
+    ctrl_len_ += take;
+    remaining_ -= take;
+  }
+  if (remaining_ > 0) return {};
+  state_ = State::kHeader;
+  if (opcode_ == kOpPing) {
+    sink.on_ping(ctrl_, ctrl_len_);
+  } else if (opcode_ == kOpPong) {
+    sink.on_pong(ctrl_, ctrl_len_);
+  } else {
+    if (ctrl_len_ == 1) return {close_code::kProtocolError, "close frame with a 1-byte payload"};
+    uint16_t code = close_code::kNoStatus;
+    if (ctrl_len_ >= 2) {
+      code = static_cast<uint16_t>(load_be(ctrl_, 2));
+      if (!close_code_valid(code)) return {close_code::kProtocolError, "invalid close code"};
+      if (!utf8_valid(ctrl_ + 2, ctrl_len_ - 2))
+        return {close_code::kInvalidPayload, "close reason is not UTF-8"};
+    }
+    state_ = State::kClosed;
+    sink.on_close(code, std::string_view(reinterpret_cast<const char*>(ctrl_) + (ctrl_len_ >= 2 ? 2 : 0),
+                                         ctrl_len_ >= 2 ? ctrl_len_ - 2 : 0));
+  }
+  return {};
+}
+
+void Rfc6455Codec::encode_data(evbuffer* out, evbuffer* payload, size_t n, uint8_t opcode,
+                               bool first, bool fin) {
+  uint8_t h[kMaxFrameHeader];
+  size_t hl = encode_frame_header(h, first ? opcode : uint8_t{kOpCont}, fin, n);
+  evbuffer_add(out, h, hl);
+  if (n) move_bytes(payload, out, n);
+}
+
+void Rfc6455Codec::encode_close(evbuffer* out, uint16_t code, std::string_view reason) {
+  uint8_t p[kMaxControlPayload];
+  size_t n = 0;
+  if (code != close_code::kNoStatus) {
+    p[n++] = static_cast<uint8_t>(code >> 8);
+    p[n++] = static_cast<uint8_t>(code);
+    size_t r = std::min(reason.size(), kMaxControlPayload - 2);
+    // Cut a long reason on a character boundary so it stays valid UTF-8.
+    while (r > 0 && r < reason.size() && (static_cast<uint8_t>(reason[r]) & 0xC0) == 0x80) r--;
+    memcpy(p + n, reason.data(), r);
+    n += r;
+  }
+  uint8_t h[kMaxFrameHeader];
+  evbuffer_add(out, h, encode_frame_header(h, kOpClose, true, n));
+  evbuffer_add(out, p, n);
+}
+
+void Rfc6455Codec::encode_ping(evbuffer* out, const void* p, size_t n) {
+  encode_control(out, kOpPing, p, n);
+}
+
+void Rfc6455Codec::encode_pong(evbuffer* out, const void* p, size_t n) {
+  encode_control(out, kOpPong, p, n);
+}

@@ -1,0 +1,62 @@
+// RFC 6455 framing (section 5): a streaming decoder and the server-side encoder.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "codec.h"
+#include "utf8.h"
+
+constexpr size_t kMaxFrameHeader = 14;
+constexpr size_t kMaxControlPayload = 125;
+
+// Writes a frame header into out; returns its length. A non-null mask sets the MASK bit.
+size_t encode_frame_header(uint8_t* out, uint8_t opcode, bool fin, uint64_t len,
+                           const uint8_t* mask = nullptr);
+// True for codes a peer may send in a close frame (section 7.4).
+bool close_code_valid(uint16_t code);
+
+// Decodes client frames in place: payloads are unmasked inside the evbuffer and moved on.
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(uint64_t max_message_size) : max_message_(max_message_size) {}
+  DecodeError decode(evbuffer* in, MessageSink& sink);
+  bool closed() const { return state_ == State::kClosed; }
+
+ private:
+  enum class State { kHeader, kPayload, kControl, kClosed };
+  DecodeError parse_header(evbuffer* in, bool& need_more);
+  DecodeError payload(evbuffer* in, MessageSink& sink);
+  DecodeError control(evbuffer* in, MessageSink& sink);
+  size_t unmask(evbuffer* in, size_t n);
+
+  uint64_t max_message_;
+  State state_ = State::kHeader;
+  uint8_t opcode_ = 0;  // of the current frame
+  bool fin_ = false;
+  uint8_t mask_[4] = {0, 0, 0, 0};
+  uint8_t mask_pos_ = 0;
+  uint64_t remaining_ = 0;  // payload bytes of the current frame not yet consumed
+  bool in_message_ = false;
+  bool message_started_ = false;  // a piece of the current message went to the sink
+  uint8_t msg_opcode_ = 0;
+  uint64_t msg_len_ = 0;
+  Utf8Validator utf8_;
+  uint8_t ctrl_[kMaxControlPayload];
+  size_t ctrl_len_ = 0;
+};
+
+// The RFC 6455 server codec.
+class Rfc6455Codec : public Codec {
+ public:
+  explicit Rfc6455Codec(uint64_t max_message_size) : decoder_(max_message_size) {}
+  DecodeError decode(evbuffer* in, MessageSink& sink) override { return decoder_.decode(in, sink); }
+  void encode_data(evbuffer* out, evbuffer* payload, size_t n, uint8_t opcode, bool first,
+                   bool fin) override;
+  void encode_close(evbuffer* out, uint16_t code, std::string_view reason) override;
+  void encode_ping(evbuffer* out, const void* p, size_t n) override;
+  void encode_pong(evbuffer* out, const void* p, size_t n) override;
+
+ private:
+  FrameDecoder decoder_;
+};

@@ -1,0 +1,51 @@
+// The HTTP/1.1 upgrade request (RFC 6455 section 4): parsing, checks and the 101 answer.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct evbuffer;
+
+constexpr size_t kMaxRequestHead = 8192;
+constexpr size_t kMaxHeaderFields = 100;
+
+struct HeaderField {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Views into the request head; valid while the head's bytes are.
+struct Request {
+  std::string_view method;
+  std::string_view target;
+  std::string_view path;   // target before '?'
+  std::string_view query;  // after '?', without it
+  int version_minor = 0;   // HTTP/1.x
+  std::vector<HeaderField> headers;
+
+  // The first field with this name (any case), or null.
+  const HeaderField* find(std::string_view name) const;
+  size_t count(std::string_view name) const;
+};
+
+// What a valid RFC 6455 upgrade request asks for.
+struct Upgrade {
+  std::string_view key;
+  std::string_view origin;
+  std::vector<std::string_view> protocols;  // the client's offer, in its order
+};
+
+// Length of the request head in `in` including the blank line; 0 if incomplete, -1 if over the cap.
+long find_request_head(evbuffer* in, size_t cap = kMaxRequestHead);
+// Parses the request line and header fields. Returns 0, or an HTTP status and `why`.
+int parse_request(std::string_view head, Request& req, const char** why);
+// Checks the upgrade fields (section 4.2.1). Returns 0, or 400/426 and `why`.
+int check_upgrade(const Request& req, Upgrade& up, const char** why);
+// True if a comma-separated field value holds `token`, compared in any case.
+bool has_token(std::string_view value, std::string_view token);
+// Sec-WebSocket-Accept for a client's key.
+std::string websocket_accept(std::string_view key);
+// The 101 response; `protocol` is omitted when empty.
+void write_switching(evbuffer* out, std::string_view accept, std::string_view protocol);

@@ -1,0 +1,137 @@
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include <event2/event.h>
+
+namespace {
+
+constexpr int kStderr = 2;
+constexpr int kSyslog = -2;
+constexpr int kOff = -1;
+
+std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+int g_error_fd = kStderr;
+int g_access_fd = kStderr;
+
+const char* const kLevelNames[] = {"error", "warn", "info", "debug"};
+const int kSyslogPriority[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+// Opens one log destination; returns its fd, kSyslog or kOff.
+int open_dest(const std::string& dest, bool allow_off, std::string& err) {
+  if (dest == "stderr") return kStderr;
+  if (dest == "syslog") {
+    openlog("wsgate", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    return kSyslog;
+  }
+  if (dest == "off" && allow_off) return kOff;
+  int fd = open(dest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) err = dest + ": " + strerror(errno);
+  return fd;
+}
+
+// Writes one whole line with a single write(2), so lines from workers never interleave.
+void emit(int dest, int priority, const char* prefix, const char* fmt, va_list ap) {
+  char line[2048];
+  size_t n = 0;
+  if (dest != kSyslog) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += snprintf(line + n, sizeof line - n, ".%03ld %s", ts.tv_nsec / 1000000, prefix);
+  }
+  int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+  if (m > 0) n += static_cast<size_t>(m) < sizeof line - n - 1 ? m : sizeof line - n - 2;
+  if (dest == kSyslog) {
+    syslog(priority, "%s", line);
+    return;
+  }
+  line[n++] = '\n';
+  ssize_t unused = write(dest, line, n);
+  (void)unused;
+}
+
+// Routes libevent's own warnings into our log at a matching level.
+void libevent_log(int severity, const char* msg) {
+  LogLevel level = severity >= EVENT_LOG_ERR    ? LogLevel::kError
+                   : severity >= EVENT_LOG_WARN ? LogLevel::kWarn
+                   : severity >= EVENT_LOG_MSG  ? LogLevel::kInfo
+                                                : LogLevel::kDebug;
+  log_msg(level, "libevent: %s", msg);
+}
+
+}  // namespace
+
+bool parse_log_level(const std::string& s, LogLevel& out) {
+  for (int i = 0; i < 4; i++)
+    if (s == kLevelNames[i]) {
+      out = static_cast<LogLevel>(i);
+      return true;
+    }
+  return false;
+}
+
+bool log_open(const std::string& error_log, const std::string& access_log, std::string& err) {
+  int e = open_dest(error_log, false, err);
+  if (e == kOff || (e < 0 && e != kSyslog)) return false;
+  int a = open_dest(access_log, true, err);
+  if (a < 0 && a != kSyslog && a != kOff) return false;
+  g_error_fd = e;
+  g_access_fd = a;
+  event_set_log_callback(libevent_log);
+  return true;
+}
+
+void log_set_level(LogLevel level) { g_level = static_cast<int>(level); }
+
+bool log_enabled(LogLevel level) { return static_cast<int>(level) <= g_level; }
+
+void log_msg(LogLevel level, const char* fmt, ...) {
+  if (!log_enabled(level)) return;
+  char prefix[16];
+  snprintf(prefix, sizeof prefix, "[%s] ", kLevelNames[static_cast<int>(level)]);
+  va_list ap;
+  va_start(ap, fmt);
+  emit(g_error_fd, kSyslogPriority[static_cast<int>(level)], prefix, fmt, ap);
+  va_end(ap);
+}
+
+void log_access(const char* fmt, ...) {
+  if (g_access_fd == kOff) return;
+  va_list ap;
+  va_start(ap, fmt);
+  emit(g_access_fd, LOG_INFO, "", fmt, ap);
+  va_end(ap);
+}
+
+void fatal(const char* fmt, ...) {
+  int saved = errno;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  log_error("fatal: %s: %s", msg, strerror(saved));
+  exit(1);
+}
+
+void fatalx(const char* fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  log_error("fatal: %s", msg);
+  exit(1);
+}

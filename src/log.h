@@ -1,0 +1,30 @@
+// Leveled error log, the access log, and libevent's messages routed into both.
+#pragma once
+
+#include <string>
+
+enum class LogLevel { kError = 0, kWarn, kInfo, kDebug };
+
+// Parses "error|warn|info|debug"; false for anything else.
+bool parse_log_level(const std::string& s, LogLevel& out);
+
+// Opens the error and access logs ("stderr", "syslog", "off" or a path); false sets err.
+bool log_open(const std::string& error_log, const std::string& access_log, std::string& err);
+void log_set_level(LogLevel level);
+bool log_enabled(LogLevel level);
+
+void log_msg(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// One line per closed connection; a no-op when the access log is off.
+void log_access(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Logs with strerror(errno) appended, then exits 1.
+[[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Logs, then exits 1.
+[[noreturn]] void fatalx(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define log_error(...) log_msg(LogLevel::kError, __VA_ARGS__)
+#define log_warn(...) log_msg(LogLevel::kWarn, __VA_ARGS__)
+#define log_info(...) log_msg(LogLevel::kInfo, __VA_ARGS__)
+#define log_debug(...) \
+  do { \
+    if (log_enabled(LogLevel::kDebug)) log_msg(LogLevel::kDebug, __VA_ARGS__); \
+  } while (0)

@@ -1,0 +1,53 @@
+// Routes compiled from the config: matching, subprotocols, origins and the chain factory.
+#pragma once
+
+#include <regex.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chain.h"
+#include "config.h"
+
+// One [route], immutable once built.
+class Route {
+ public:
+  enum class Match { kExact, kPrefix, kRegex };
+  explicit Route(const RouteConfig& rc);
+  ~Route();
+  Route(const Route&) = delete;
+  Route& operator=(const Route&) = delete;
+
+  bool matches(std::string_view path) const;
+  // An Origin passes when no origins are configured or one matches (scheme, host, port; "*." wildcard).
+  bool origin_allowed(std::string_view origin) const;
+  // The first protocol of the client's offer this route accepts, or empty.
+  std::string_view select_protocol(const std::vector<std::string_view>& offered) const;
+
+  const RouteConfig& config() const { return rc_; }
+  const std::string& name() const { return rc_.name; }
+  const Limits& limits() const { return rc_.limits; }
+  Match match_kind() const { return match_; }
+  size_t prefix_length() const { return pattern_.size(); }
+  const ChainFactory& chain() const { return chain_; }
+
+ private:
+  RouteConfig rc_;
+  Match match_;
+  std::string pattern_;  // exact path, or prefix without '*'
+  regex_t regex_;
+  ChainFactory chain_;
+};
+
+// All routes: exact paths first, then the longest prefix, then regexes in file order.
+class Router {
+ public:
+  explicit Router(const Config& config);
+  const Route* match(std::string_view path) const;
+  const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
+
+ private:
+  std::vector<std::unique_ptr<Route>> routes_;
+};

@@ -1,0 +1,107 @@
+// One client connection: the bufferevent pair, its state machine, timers and close logic.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "codec.h"
+
+struct bufferevent;
+struct event;
+class Chain;
+class Route;
+class Worker;
+struct Runtime;
+
+class Session : public MessageSink {
+ public:
+  // Takes ownership of the accepted socket.
+  Session(Worker& worker, std::shared_ptr<const Runtime> rt, int fd, const sockaddr* addr,
+          bool over_limit);
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Server shutdown: open sessions get close 1001, the rest are dropped.
+  void shutdown();
+
+  // Links in the worker's list of live sessions.
+  Session* prev = nullptr;
+  Session* next = nullptr;
+
+  // MessageSink: what the client's codec decodes.
+  void on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) override;
+  void on_ping(const uint8_t* p, size_t n) override;
+  void on_pong(const uint8_t* p, size_t n) override;
+  void on_close(uint16_t code, std::string_view reason) override;
+  bool blocked() const override;
+
+ private:
+  enum class State {
+    kHandshake,   // reading the client's upgrade request
+    kConnecting,  // request accepted; the backend connect decides between 101 and 502/504
+    kOpen,        // relaying in both directions
+    kClosing,     // a close frame or HTTP error went out: flushing, half-closing, awaiting EOF
+  };
+
+  static void on_client_read(bufferevent* bev, void* ctx);
+  static void on_client_write(bufferevent* bev, void* ctx);
+  static void on_client_event(bufferevent* bev, short what, void* ctx);
+  static void on_backend_read(bufferevent* bev, void* ctx);
+  static void on_backend_write(bufferevent* bev, void* ctx);
+  static void on_backend_event(bufferevent* bev, short what, void* ctx);
+  static void on_timer(int fd, short what, void* ctx);
+
+  void read_handshake();
+  bool accept_request(evbuffer* in, size_t head_len);
+  void reject(int status, const char* why);
+  void open();
+  void process_client();
+  void process_backend(bool eof);
+  void fail(uint16_t code, const char* why);
+  void send_close(uint16_t code, std::string_view reason);
+  void client_gone(const char* why);
+  void backend_gone(short what);
+  void close_backend();
+  void close_client();
+  void free_client();
+  void free_backend();
+  void tick();
+  void arm_timer(uint64_t ms);
+  void arm_open_timer();
+  void touch();
+  void maybe_done();
+  void write_access_log();
+
+  Worker& worker_;
+  std::shared_ptr<const Runtime> rt_;  // keeps the routes this session started with alive
+  const Route* route_ = nullptr;
+  State state_ = State::kHandshake;
+  bufferevent* client_ = nullptr;
+  bufferevent* backend_ = nullptr;
+  event* timer_ = nullptr;
+  std::unique_ptr<Codec> codec_;
+  std::unique_ptr<Chain> chain_;
+  bool over_limit_;
+  bool close_received_ = false;
+  bool client_closing_ = false;   // freeing the client once its output drains
+  bool backend_closing_ = false;  // same for the backend
+  bool client_shut_ = false;      // our FIN is out
+  bool ping_outstanding_ = false;
+  int status_ = 0;
+  uint16_t close_code_ = 0;
+  std::string close_reason_;
+  std::string path_;
+  std::string protocol_;
+  std::string accept_;  // Sec-WebSocket-Accept, kept until the 101 goes out
+  char peer_[64];
+  timeval start_;
+  timeval last_activity_;
+  timeval next_ping_;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+};

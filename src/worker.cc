@@ -1,0 +1,128 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "session.h"
+
+namespace {
+constexpr int kStopDeadlineSec = 3;     // open sessions get this long to finish closing
+constexpr int kAcceptBackoffMs = 100;  // pause after accept() fails, e.g. out of descriptors
+}  // namespace
+
+Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>& active)
+    : id_(id), rt_(std::move(rt)), active_(active) {
+  base_ = event_base_new();
+  if (!base_) fatalx("cannot create an event base");
+  dns_ = evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+  if (!dns_) dns_ = evdns_base_new(base_, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+  stop_ev_ = event_new(base_, -1, 0, on_stop, this);
+  resume_ev_ = evtimer_new(base_, on_resume, this);
+  deadline_ev_ = evtimer_new(base_, on_deadline, this);
+}
+
+Worker::~Worker() {
+  while (sessions_) session_done(sessions_);
+  for (evconnlistener* l : listeners_) evconnlistener_free(l);
+  event_free(stop_ev_);
+  event_free(resume_ev_);
+  event_free(deadline_ev_);
+  if (dns_) evdns_base_free(dns_, 0);
+  event_base_free(base_);
+}
+
+bool Worker::listen(std::string& err) {
+  unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
+                   LEV_OPT_REUSEABLE_PORT;
+  for (const ListenAddr& a : rt_->config.listen) {
+    evconnlistener* l =
+        evconnlistener_new_bind(base_, on_accept, this, flags, 1024,
+                                reinterpret_cast<const sockaddr*>(&a.addr), a.addrlen);
+    if (!l) {
+      err = "cannot listen on " + a.text + ": " + strerror(errno);
+      return false;
+    }
+    evconnlistener_set_error_cb(l, on_accept_error);
+    listeners_.push_back(l);
+  }
+  return true;
+}
+
+void Worker::start() { thread_ = std::thread([this] { run(); }); }
+
+void Worker::run() {
+  log_debug("worker %d running", id_);
+  event_base_dispatch(base_);
+  log_debug("worker %d stopped", id_);
+}
+
+void Worker::stop() { event_active(stop_ev_, EV_READ, 0); }
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::session_done(Session* s) {
+  if (s->prev) s->prev->next = s->next;
+  else sessions_ = s->next;
+  if (s->next) s->next->prev = s->prev;
+  delete s;
+  if (stopping_ && !sessions_) event_base_loopexit(base_, nullptr);
+}
+
+void Worker::on_accept(evconnlistener*, int fd, sockaddr* addr, int, void* ctx) {
+  Worker* w = static_cast<Worker*>(ctx);
+  bool over = w->active_.fetch_add(1) >= w->rt_->config.max_connections;
+  Session* s = new Session(*w, w->rt_, fd, addr, over);
+  s->next = w->sessions_;
+  if (w->sessions_) w->sessions_->prev = s;
+  w->sessions_ = s;
+}
+
+// accept() failed (most often EMFILE): pause this worker's listeners instead of spinning.
+void Worker::on_accept_error(evconnlistener*, void* ctx) {
+  Worker* w = static_cast<Worker*>(ctx);
+  int e = EVUTIL_SOCKET_ERROR();
+  log_warn("worker %d: accept failed: %s; pausing accepts for %d ms", w->id_,
+           evutil_socket_error_to_string(e), kAcceptBackoffMs);
+  for (evconnlistener* l : w->listeners_) evconnlistener_disable(l);
+  timeval tv = {0, kAcceptBackoffMs * 1000};
+  evtimer_add(w->resume_ev_, &tv);
+}
+
+void Worker::on_resume(int, short, void* ctx) {
+  Worker* w = static_cast<Worker*>(ctx);
+  if (w->stopping_) return;
+  for (evconnlistener* l : w->listeners_) evconnlistener_enable(l);
+}
+
+// Stop accepting, close open sessions with 1001, and exit once they are gone or time is up.
+void Worker::on_stop(int, short, void* ctx) {
+  Worker* w = static_cast<Worker*>(ctx);
+  w->stopping_ = true;
+  for (evconnlistener* l : w->listeners_) evconnlistener_free(l);
+  w->listeners_.clear();
+  evtimer_del(w->resume_ev_);
+  for (Session* s = w->sessions_; s;) {
+    Session* next = s->next;
+    s->shutdown();  // may delete s
+    s = next;
+  }
+  if (!w->sessions_) {
+    event_base_loopexit(w->base_, nullptr);
+    return;
+  }
+  timeval tv = {kStopDeadlineSec, 0};
+  evtimer_add(w->deadline_ev_, &tv);
+}
+
+void Worker::on_deadline(int, short, void* ctx) {
+  Worker* w = static_cast<Worker*>(ctx);
+  log_warn("worker %d: %s", w->id_, "closing connections still open at the shutdown deadline");
+  event_base_loopexit(w->base_, nullptr);
+}

@@ -1,0 +1,70 @@
+// One worker thread: its own event_base, resolver, listeners and sessions.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "route.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+class Session;
+
+// A loaded configuration and its compiled routes, shared read-only by all workers.
+struct Runtime {
+  explicit Runtime(const Config& c) : config(c), router(config) {}
+  Config config;
+  Router router;
+};
+
+class Worker {
+ public:
+  Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>& active);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds this worker's SO_REUSEPORT listeners; false with err on failure.
+  bool listen(std::string& err);
+  void start();
+  // Asks the worker, from any thread, to stop accepting and close its sessions.
+  void stop();
+  void join();
+
+  event_base* base() const { return base_; }
+  evdns_base* dns() const { return dns_; }
+  int id() const { return id_; }
+  bool stopping() const { return stopping_; }
+  // Unlinks and frees a finished session.
+  void session_done(Session* s);
+
+ private:
+  static void on_accept(evconnlistener* l, int fd, sockaddr* addr, int len, void* ctx);
+  static void on_accept_error(evconnlistener* l, void* ctx);
+  static void on_resume(int fd, short what, void* ctx);
+  static void on_stop(int fd, short what, void* ctx);
+  static void on_deadline(int fd, short what, void* ctx);
+  void run();
+
+  int id_;
+  std::shared_ptr<const Runtime> rt_;
+  std::atomic<uint64_t>& active_;
+  event_base* base_ = nullptr;
+  evdns_base* dns_ = nullptr;
+  std::vector<evconnlistener*> listeners_;
+  event* stop_ev_ = nullptr;
+  event* resume_ev_ = nullptr;
+  event* deadline_ev_ = nullptr;
+  Session* sessions_ = nullptr;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  friend class Session;
+  std::atomic<uint64_t>& active() { return active_; }
+};
