@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  for (const ListenAddr& a : config.listen)
+    if (!listen_address_free(a, err)) fatalx("%s", err.c_str());
   auto rt = std::make_shared<const Runtime>(config);
   std::atomic<uint64_t> active{0};
   std::vector<std::unique_ptr<Worker>> workers;

@@ -32,6 +32,12 @@ uint64_t ms_between(const timeval& a, const timeval& b) {
   return ms > 0 ? static_cast<uint64_t>(ms) : 0;
 }
 
+timeval add_ms(const timeval& t, uint64_t ms) {
+  timeval d = {static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)}, r;
+  evutil_timeradd(&t, &d, &r);
+  return r;
+}
+
 size_t out_len(bufferevent* bev) { return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0; }
 
 void count_added(evbuffer*, const evbuffer_cb_info* info, void* arg) {
@@ -188,9 +194,7 @@ void Session::open() {
   log_debug("%s \"%s\": open, route %s, backend %s", peer_, path_.c_str(), route_->name().c_str(),
             route_->config().backend.text.c_str());
   touch();
-  next_ping_ = last_activity_;
-  next_ping_.tv_sec += static_cast<time_t>(route_->limits().ping_interval_ms / 1000);
-  next_ping_.tv_usec += static_cast<suseconds_t>(route_->limits().ping_interval_ms % 1000 * 1000);
+  next_ping_ = add_ms(last_activity_, route_->limits().ping_interval_ms);
   arm_open_timer();
   process_client();
 }
@@ -300,7 +304,7 @@ void Session::close_client() {
   client_closing_ = true;
   evtimer_del(timer_);
   bufferevent_setwatermark(client_, EV_WRITE, 0, 0);
-  bufferevent_enable(client_, EV_READ | EV_WRITE);
+  bufferevent_enable(client_, client_eof_ ? EV_WRITE : EV_READ | EV_WRITE);
   set_write_timeout(client_);
   if (out_len(client_) == 0)
     bufferevent_trigger(client_, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -326,7 +330,10 @@ void Session::client_gone(const char* why) {
     close_code_ = close_code::kAbnormal;
     close_reason_ = why;
   }
-  free_client();
+  if (client_eof_ && out_len(client_) > 0)
+    close_client();
+  else
+    free_client();
   close_backend();
   state_ = State::kClosing;
 }
@@ -367,7 +374,7 @@ void Session::maybe_done() {
 // ---- timers ----
 
 void Session::arm_timer(uint64_t ms) {
-  timeval tv = {static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
+  timeval tv = add_ms(timeval{0, 0}, ms);
   evtimer_add(timer_, &tv);
 }
 
@@ -400,9 +407,7 @@ void Session::tick() {
     } else {
       codec_->encode_ping(bufferevent_get_output(client_), kPingPayload, sizeof kPingPayload - 1);
       ping_outstanding_ = true;
-      next_ping_ = now;
-      next_ping_.tv_sec += static_cast<time_t>(l.ping_interval_ms / 1000);
-      next_ping_.tv_usec += static_cast<suseconds_t>(l.ping_interval_ms % 1000 * 1000);
+      next_ping_ = add_ms(now, l.ping_interval_ms);
     }
   }
   if (why) {
@@ -449,7 +454,9 @@ void Session::on_client_read(bufferevent* bev, void* ctx) {
 void Session::on_client_write(bufferevent* bev, void* ctx) {
   Session* s = static_cast<Session*>(ctx);
   if (s->client_closing_) {
-    if (out_len(bev) == 0 && !s->client_shut_) {
+    if (out_len(bev) == 0 && s->client_eof_) {
+      s->free_client();
+    } else if (out_len(bev) == 0 && !s->client_shut_) {
       // Our last bytes are out: half-close, so the client sees EOF after them.
       ::shutdown(bufferevent_getfd(bev), SHUT_WR);
       s->client_shut_ = true;
@@ -468,9 +475,13 @@ void Session::on_client_write(bufferevent* bev, void* ctx) {
 void Session::on_client_event(bufferevent*, short what, void* ctx) {
   Session* s = static_cast<Session*>(ctx);
   if (what & BEV_EVENT_CONNECTED) return;
+  // A clean EOF may be a half-close: what the client is still owed goes out first.
+  bool eof = (what & BEV_EVENT_EOF) && !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT));
+  s->client_eof_ = eof;
   if (s->state_ == State::kOpen) {
-    s->client_gone(what & BEV_EVENT_EOF ? "client closed TCP without a close frame"
-                                        : "client connection failed");
+    s->client_gone(eof ? "client closed TCP without a close frame" : "client connection failed");
+  } else if (eof && s->client_closing_ && out_len(s->client_) > 0) {
+    // on_client_write frees it once drained.
   } else {
     s->free_client();
     if (s->state_ != State::kClosing) s->free_backend();

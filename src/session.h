@@ -91,6 +91,7 @@ class Session : public MessageSink {
   bool client_closing_ = false;   // freeing the client once its output drains
   bool backend_closing_ = false;  // same for the backend
   bool client_shut_ = false;      // our FIN is out
+  bool client_eof_ = false;       // the client's FIN came in
   bool ping_outstanding_ = false;
   int status_ = 0;
   uint16_t close_code_ = 0;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -34,6 +35,20 @@ Worker::~Worker() {
   event_free(deadline_ev_);
   if (dns_) evdns_base_free(dns_, 0);
   event_base_free(base_);
+}
+
+bool listen_address_free(const ListenAddr& a, std::string& err) {
+  // SO_REUSEPORT would let us share a port with another process; a plain bind tells first.
+  evutil_socket_t fd = socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err = "cannot listen on " + a.text + ": " + strerror(errno);
+    return false;
+  }
+  evutil_make_listen_socket_reuseable(fd);
+  bool ok = bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.addrlen) == 0;
+  if (!ok) err = "cannot listen on " + a.text + ": " + strerror(errno);
+  evutil_closesocket(fd);
+  return ok;
 }
 
 bool Worker::listen(std::string& err) {

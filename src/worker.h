@@ -16,6 +16,9 @@ struct evdns_base;
 struct evconnlistener;
 class Session;
 
+// Whether a listen address is free for us (not taken by another process); err says why not.
+bool listen_address_free(const ListenAddr& a, std::string& err);
+
 // A loaded configuration and its compiled routes, shared read-only by all workers.
 struct Runtime {
   explicit Runtime(const Config& c) : config(c), router(config) {}

@@ -1,0 +1,296 @@
+package WsgateTest;
+# The integration fixture: starts wsgate on a free port with an INI written by the test,
+# waits for it, and stops it when the handle goes out of scope. Also mock backends that record
+# what crossed the proxy, and raw-socket helpers for the frames a polite client never sends.
+use strict;
+use warnings;
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use IO::Socket::UNIX;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+use MIME::Base64 qw(encode_base64);
+
+our @EXPORT = qw(
+  empty_port wsgate start_server tcp_echo_server
+  raw_connect raw_upgrade read_http_response client_frame read_frame
+  read_until_close send_all rss_kib wait_for
+);
+
+my $BIN = $ENV{WSGATE} || do {
+  my $here = __FILE__ =~ s{/t/lib/WsgateTest\.pm$}{}r;
+  "$here/build/wsgate";
+};
+
+# A port nobody listens on right now.
+sub empty_port {
+  my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
+    ReuseAddr => 1) or die "empty_port: $!";
+  my $port = $s->sockport;
+  close $s;
+  return $port;
+}
+
+# Polls $cond every 20 ms until it is true or $secs pass; returns its last value.
+sub wait_for {
+  my ($secs, $cond) = @_;
+  my $deadline = time + $secs;
+  while (1) {
+    my $v = $cond->();
+    return $v if $v || time > $deadline;
+    sleep 0.02;
+  }
+}
+
+# Starts wsgate with [server] listen on a free port plus $ini. Options: server => extra
+# [server] lines, args => extra command-line arguments, wait => 0 to skip waiting for the port.
+sub wsgate {
+  my ($ini, %opt) = @_;
+  my $dir = tempdir(CLEANUP => 1);
+  my $port = $opt{port} || empty_port();
+  my $conf = "$dir/wsgate.ini";
+  open my $fh, '>', $conf or die "$conf: $!";
+  print $fh "[server]\nlisten = 127.0.0.1:$port\n", ($opt{server} // ''), "\n", $ini;
+  close $fh;
+  my $log = "$dir/wsgate.log";
+  my $pid = fork // die "fork: $!";
+  if ($pid == 0) {
+    open STDOUT, '>>', $log or die;
+    open STDERR, '>>', $log or die;
+    exec $BIN, '-c', $conf, @{ $opt{args} || [] } or die "exec $BIN: $!";
+  }
+  my $self = bless { pid => $pid, port => $port, dir => $dir, conf => $conf, log => $log }, __PACKAGE__;
+  if ($opt{wait} // 1) {
+    my $up = wait_for(10, sub {
+      return 0 if waitpid($pid, WNOHANG) == $pid && ($self->{pid} = 0, 1);
+      IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
+    });
+    die "wsgate did not start:\n" . $self->log_text unless $up && $self->{pid};
+  }
+  return $self;
+}
+
+sub port { $_[0]{port} }
+sub pid  { $_[0]{pid} }
+sub url  { my ($self, $path) = @_; "ws://127.0.0.1:$self->{port}$path" }
+sub log_text { my $self = shift; open my $fh, '<', $self->{log} or return ''; local $/; <$fh> }
+
+# Sends a signal and waits for the exit; returns the exit status, or undef on timeout.
+sub stop {
+  my ($self, $sig, $secs) = @_;
+  return $self->{status} unless $self->{pid};
+  kill $sig // 'TERM', $self->{pid};
+  my $done = wait_for($secs // 10, sub { waitpid($self->{pid}, WNOHANG) == $self->{pid} });
+  return undef unless $done;
+  $self->{status} = $?;
+  $self->{pid} = 0;
+  return $self->{status};
+}
+
+sub DESTROY {
+  my $self = shift;
+  return unless $self->{pid};
+  local $?;
+  $self->stop('TERM', 5) // $self->stop('KILL', 5);
+}
+
+# Forks a server on a free port (or unix path); $handler->($sock) runs in a child per connection.
+# The handle kills the server when it goes out of scope.
+sub start_server {
+  my ($handler, %opt) = @_;
+  my ($listen, $port);
+  if ($opt{unix}) {
+    unlink $opt{unix};
+    $listen = IO::Socket::UNIX->new(Local => $opt{unix}, Listen => 128) or die "unix: $!";
+  } else {
+    $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 128,
+      ReuseAddr => 1) or die "listen: $!";
+    $port = $listen->sockport;
+  }
+  my $pid = fork // die "fork: $!";
+  if ($pid == 0) {
+    setpgrp(0, 0);
+    $SIG{CHLD} = 'IGNORE';
+    while (my $c = $listen->accept) {
+      my $kid = fork;
+      if (defined $kid && $kid == 0) {
+        close $listen;
+        $handler->($c);
+        POSIX::_exit(0);
+      }
+      close $c;
+    }
+    POSIX::_exit(0);
+  }
+  close $listen;
+  return bless { pid => $pid, port => $port, path => $opt{unix} }, 'WsgateTest::Server';
+}
+
+# A TCP (or unix) echo backend.
+sub tcp_echo_server {
+  return start_server(sub {
+    my $c = shift;
+    while (1) {
+      my $n = sysread($c, my $buf, 65536);
+      last unless $n;
+      send_all($c, $buf) or last;
+    }
+  }, @_);
+}
+
+sub send_all {
+  my ($sock, $data) = @_;
+  while (length $data) {
+    my $n = syswrite($sock, $data);
+    return 0 unless defined $n;
+    substr($data, 0, $n, '');
+  }
+  return 1;
+}
+
+sub raw_connect {
+  my ($port) = @_;
+  my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
+    or die "connect: $!";
+  binmode $s;
+  return $s;
+}
+
+# Reads one HTTP response head (and its Content-Length body); returns
+# { status, headers => { lc name => value }, body, rest } or undef on EOF/timeout.
+sub read_http_response {
+  my ($sock, $timeout) = @_;
+  my $buf = '';
+  my $sel = IO::Select->new($sock);
+  my $deadline = time + ($timeout // 10);
+  while ($buf !~ /\r\n\r\n/) {
+    return undef unless $sel->can_read($deadline - time);
+    my $n = sysread($sock, $buf, 65536, length $buf);
+    return undef unless $n;
+  }
+  my ($head, $rest) = split /\r\n\r\n/, $buf, 2;
+  my ($line, @lines) = split /\r\n/, $head;
+  my ($status) = $line =~ m{^HTTP/1\.1 (\d{3}) } or return undef;
+  my %h;
+  for (@lines) { my ($k, $v) = /^([^:]+):\s*(.*)$/; $h{lc $k} = $v }
+  my $body = '';
+  if (my $len = $h{'content-length'}) {
+    while (length $rest < $len) {
+      last unless $sel->can_read($deadline - time);
+      my $n = sysread($sock, $rest, 65536, length $rest) or last;
+    }
+    $body = substr($rest, 0, $len, '');
+  }
+  return { status => $status, headers => \%h, body => $body, rest => $rest, line => $line };
+}
+
+# Sends an upgrade request for $path; %h adds or (with undef) removes headers.
+sub raw_upgrade {
+  my ($sock, $path, %h) = @_;
+  my %hdr = (
+    'Host' => 'localhost',
+    'Upgrade' => 'websocket',
+    'Connection' => 'Upgrade',
+    'Sec-WebSocket-Key' => 'dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version' => '13',
+  );
+  my $method = delete $h{-method} // 'GET';
+  my $extra = delete $h{-extra} // '';
+  @hdr{keys %h} = values %h;
+  my $req = "$method $path HTTP/1.1\r\n";
+  for my $k (sort keys %hdr) { $req .= "$k: $hdr{$k}\r\n" if defined $hdr{$k} }
+  send_all($sock, "$req\r\n$extra");
+}
+
+# A masked client frame. Options: fin (default 1), rsv (0-7), mask (4 bytes), len (override
+# the 7-bit length encoding: 126 or 127 to force a longer form).
+sub client_frame {
+  my ($opcode, $payload, %o) = @_;
+  $payload //= '';
+  my $fin = $o{fin} // 1;
+  my $b0 = ($fin ? 0x80 : 0) | (($o{rsv} // 0) << 4) | $opcode;
+  my $len = length $payload;
+  my $masked = $o{unmasked} ? 0 : 0x80;
+  my $form = $o{len} // ($len < 126 ? $len : $len < 65536 ? 126 : 127);
+  my $hdr = pack('C', $b0);
+  if ($form < 126) { $hdr .= pack('C', $masked | $len) }
+  elsif ($form == 126) { $hdr .= pack('Cn', $masked | 126, $len) }
+  else { $hdr .= pack('CQ>', $masked | 127, $o{len64} // $len) }
+  return $hdr . $payload if $o{unmasked};
+  my $mask = $o{mask} // pack('N', int(rand(2**32)));
+  my $m = substr($mask x (int($len / 4) + 1), 0, $len);
+  return $hdr . $mask . ($payload ^ $m);
+}
+
+# Reads one server frame; returns { fin, opcode, payload, rsv, masked } or undef on EOF/timeout.
+# A buffer ref in $bufref keeps bytes across calls.
+sub read_frame {
+  my ($sock, $timeout, $bufref) = @_;
+  my $buf = '';
+  $bufref //= \$buf;
+  my $sel = IO::Select->new($sock);
+  my $deadline = time + ($timeout // 10);
+  my $need = sub {
+    my $n = shift;
+    while (length($$bufref) < $n) {
+      my $left = $deadline - time;
+      return 0 if $left <= 0 || !$sel->can_read($left);
+      my $r = sysread($sock, $$bufref, 1 << 20, length $$bufref);
+      return 0 unless $r;
+    }
+    return 1;
+  };
+  $need->(2) or return undef;
+  my ($b0, $b1) = unpack('CC', $$bufref);
+  my $len = $b1 & 0x7f;
+  my $off = 2;
+  if ($len == 126) { $need->(4) or return undef; $len = unpack('x2n', $$bufref); $off = 4 }
+  elsif ($len == 127) { $need->(10) or return undef; $len = unpack('x2Q>', $$bufref); $off = 10 }
+  my $masked = $b1 & 0x80;
+  $off += 4 if $masked;
+  $need->($off + $len) or return undef;
+  my $payload = substr($$bufref, $off, $len);
+  substr($$bufref, 0, $off + $len, '');
+  return { fin => ($b0 & 0x80) ? 1 : 0, rsv => ($b0 >> 4) & 7, opcode => $b0 & 0x0f,
+           payload => $payload, masked => $masked ? 1 : 0 };
+}
+
+# Reads frames until a close frame; returns (close code or undef, reason, [data frames]).
+sub read_until_close {
+  my ($sock, $timeout, $bufref) = @_;
+  my @frames;
+  while (my $f = read_frame($sock, $timeout, $bufref)) {
+    if ($f->{opcode} == 8) {
+      return (undef, '', \@frames) if length $f->{payload} < 2;
+      return (unpack('n', $f->{payload}), substr($f->{payload}, 2), \@frames);
+    }
+    push @frames, $f;
+  }
+  return (-1, 'no close frame', \@frames);
+}
+
+# Resident set size of a process in KiB.
+sub rss_kib {
+  my ($pid) = @_;
+  open my $fh, '<', "/proc/$pid/status" or return 0;
+  while (<$fh>) { return $1 if /^VmRSS:\s+(\d+)/ }
+  return 0;
+}
+
+package WsgateTest::Server;
+
+sub port { $_[0]{port} }
+sub path { $_[0]{path} }
+
+sub DESTROY {
+  my $self = shift;
+  return unless $self->{pid};
+  local $?;
+  kill 'KILL', -$self->{pid}, $self->{pid};
+  waitpid($self->{pid}, 0);
+  unlink $self->{path} if $self->{path};
+}
+
+1;
