@@ -126,7 +126,7 @@ bool set_connect_timeout(Parser& p, const std::string& v, std::string& err) {
 bool set_max_message_size(Parser& p, const std::string& v, std::string& err) {
   uint64_t n;
   if (!parse_size(v, n) || n == 0 || n > (uint64_t{1} << 40)) {
-    err = "bad size \"" + v + "\"; write a number of bytes from 1 to 1T, with k, M or G if wanted";
+    err = "bad size \"" + v + "\"; write a number of bytes from 1 to 1024G, with k, M or G if wanted";
     return false;
   }
   p.limits().max_message_size = n;

@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   for (const ListenAddr& a : config.listen)
@@ -139,7 +140,8 @@ int main(int argc, char** argv) {
            config.routes.size() == 1 ? "" : "s");
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP)
+    log_warn("SIGHUP received: configuration reload is not supported yet; restart to apply changes");
   log_info("%s received: closing connections and stopping", strsignal(sig));
   for (auto& w : workers) w->stop();
   for (auto& w : workers) w->join();

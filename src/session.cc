@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -158,7 +160,11 @@ bool Session::accept_request(evbuffer* in, size_t head_len) {
   backend_ = bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE);
   if (!backend_) fatalx("out of memory for a backend connection");
   bufferevent_setcb(backend_, nullptr, nullptr, on_backend_event, this);
-  arm_timer(route_->limits().connect_timeout_ms);
+  // The route's handshake_timeout bounds the whole opening handshake, backend connect included.
+  timeval now;
+  event_base_gettimeofday_cached(worker_.base(), &now);
+  uint64_t spent = ms_between(start_, now), budget = route_->limits().handshake_timeout_ms;
+  arm_timer(std::min(route_->limits().connect_timeout_ms, budget > spent ? budget - spent : 0));
   std::string err;
   if (!backend_connect(backend_, worker_.dns(), target, err) && state_ == State::kConnecting) {
     reject(http_status::kBadGateway, err.c_str());
