@@ -3,6 +3,7 @@
 #include <ini.h>
 #include <regex.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 
 #include <event2/util.h>
@@ -133,13 +134,19 @@ bool set_max_message_size(Parser& p, const std::string& v, std::string& err) {
   return true;
 }
 
+int sockaddr_port(const ListenAddr& a) {
+  const sockaddr* sa = reinterpret_cast<const sockaddr*>(&a.addr);
+  if (sa->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+}
+
 bool set_listen(Parser& p, const std::string& v, std::string& err) {
   ListenAddr a;
   a.text = v;
   a.addrlen = sizeof a.addr;
   if (evutil_parse_sockaddr_port(v.c_str(), reinterpret_cast<sockaddr*>(&a.addr), &a.addrlen) !=
           0 ||
-      v.find(':') == std::string::npos || v.back() == ']') {
+      v.find(':') == std::string::npos || v.back() == ']' || sockaddr_port(a) == 0) {
     err = "bad listen address \"" + v + "\"; write IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:8080";
     return false;
   }
@@ -438,9 +445,10 @@ void finish(Parser& p) {
   for (size_t i = 0; i < c.routes.size(); i++) {
     RouteConfig& r = c.routes[i];
     const std::set<std::string>& keys = p.route_keys[i];
-    if (r.path.empty())
+    // A key whose value was wrong has had its error already.
+    if (!keys.count("path"))
       p.error(r.line, "[route " + r.name + "] has no path; add e.g. path = /" + r.name);
-    if (!r.has_backend)
+    if (!keys.count("backend"))
       p.error(r.line, "[route " + r.name + "] has no backend; add e.g. backend = tcp://127.0.0.1:7000");
     if (!r.path.empty()) {
       auto [it, fresh] = paths.emplace(r.path, r.path_line);

@@ -4,6 +4,8 @@
 #include <openssl/sha.h>
 #include <strings.h>
 
+#include <cctype>
+
 #include <event2/buffer.h>
 
 #include "http.h"
@@ -32,6 +34,13 @@ bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s)
     if (!is_tchar(c)) return false;
+  return true;
+}
+
+// OpenSSL reads '=' anywhere as a zero digit, so the digits are checked here first.
+bool is_base64_digits(std::string_view s) {
+  for (unsigned char c : s)
+    if (!isalnum(c) && c != '+' && c != '/') return false;
   return true;
 }
 
@@ -187,7 +196,7 @@ int check_upgrade(const Request& req, Upgrade& up, const char** why) {
   const HeaderField* key = req.find("Sec-WebSocket-Key");
   unsigned char raw[24];
   if (!key || req.count("Sec-WebSocket-Key") != 1 || key->value.size() != 24 ||
-      key->value.substr(22) != "==" ||
+      key->value.substr(22) != "==" || !is_base64_digits(key->value.substr(0, 22)) ||
       EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(key->value.data()), 24) != 18) {
     *why = "Sec-WebSocket-Key must be 16 bytes in base64";
     return http_status::kBadRequest;
