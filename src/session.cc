@@ -117,7 +117,7 @@ void Session::read_handshake() {
 }
 
 // Validates the request and either answers an error or moves on to the backend.
-bool Session::accept_request(evbuffer* in, size_t head_len) {
+void Session::accept_request(evbuffer* in, size_t head_len) {
   const char* raw = reinterpret_cast<const char*>(evbuffer_pullup(in, head_len));
   Request req;
   Upgrade up;
@@ -143,18 +143,17 @@ bool Session::accept_request(evbuffer* in, size_t head_len) {
   }
   if (status != 0) {
     reject(status, why);
-    return false;
+    return;
   }
   protocol_ = std::string(route_->select_protocol(up.protocols));
-  std::string accept = websocket_accept(up.key);
+  accept_ = websocket_accept(up.key);
   evbuffer_drain(in, head_len);  // bytes pipelined after the head stay for the codec
   codec_ = route_->chain().make_codec();
   chain_ = route_->chain().make_chain();
-  accept_ = accept;
   const BackendAddr& target = route_->config().backend;
   if (target.kind == BackendAddr::Kind::kEcho) {
     open();
-    return true;
+    return;
   }
   state_ = State::kConnecting;
   backend_ = bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE);
@@ -168,9 +167,8 @@ bool Session::accept_request(evbuffer* in, size_t head_len) {
   std::string err;
   if (!backend_connect(backend_, worker_.dns(), target, err) && state_ == State::kConnecting) {
     reject(http_status::kBadGateway, err.c_str());
-    return false;
+    return;
   }
-  return true;
 }
 
 // Answers an HTTP error and closes once it is flushed.

@@ -57,7 +57,7 @@ class Session : public MessageSink {
   static void on_timer(int fd, short what, void* ctx);
 
   void read_handshake();
-  bool accept_request(evbuffer* in, size_t head_len);
+  void accept_request(evbuffer* in, size_t head_len);
   void reject(int status, const char* why);
   void open();
   void process_client();
