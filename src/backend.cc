@@ -19,8 +19,8 @@ bool backend_connect(bufferevent* bev, evdns_base* dns, const BackendAddr& addr,
     sun->sun_family = AF_UNIX;
     memcpy(sun->sun_path, addr.path.c_str(), addr.path.size());
     rc = bufferevent_socket_connect(bev, reinterpret_cast<sockaddr*>(sun), sizeof *sun);
-  } else if (evutil_parse_sockaddr_port(addr.host.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) ==
-             0) {
+  } else if (evutil_parse_sockaddr_port(addr.host.c_str(), reinterpret_cast<sockaddr*>(&ss),
+                                        &len) == 0) {
     // A numeric address: connect at once, failures arrive as events.
     reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(static_cast<uint16_t>(addr.port));
     rc = bufferevent_socket_connect(bev, reinterpret_cast<sockaddr*>(&ss), len);

@@ -1,9 +1,9 @@
 #include "config.h"
 
 #include <ini.h>
+#include <netinet/in.h>
 #include <regex.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/un.h>
 
 #include <event2/util.h>
@@ -96,7 +96,8 @@ bool parse_number(const std::string& s, uint64_t& n, std::string& suffix) {
 
 bool set_duration(const std::string& v, uint64_t& field, std::string& err) {
   if (!parse_duration(v, field)) {
-    err = "bad duration \"" + v + "\"; write a number with ms, s, m or h (a bare number is seconds)";
+    err =
+        "bad duration \"" + v + "\"; write a number with ms, s, m or h (a bare number is seconds)";
     return false;
   }
   return true;
@@ -127,7 +128,8 @@ bool set_connect_timeout(Parser& p, const std::string& v, std::string& err) {
 bool set_max_message_size(Parser& p, const std::string& v, std::string& err) {
   uint64_t n;
   if (!parse_size(v, n) || n == 0 || n > (uint64_t{1} << 40)) {
-    err = "bad size \"" + v + "\"; write a number of bytes from 1 to 1024G, with k, M or G if wanted";
+    err =
+        "bad size \"" + v + "\"; write a number of bytes from 1 to 1024G, with k, M or G if wanted";
     return false;
   }
   p.limits().max_message_size = n;
@@ -359,7 +361,9 @@ void begin_section(Parser& p, const std::string& header) {
       rname = "line" + std::to_string(p.line);
     }
     for (const RouteConfig& r : p.config->routes)
-      if (r.name == rname) p.error(p.line, "route \"" + rname + "\" is defined twice (first at line " + std::to_string(r.line) + "); rename one");
+      if (r.name == rname)
+        p.error(p.line, "route \"" + rname + "\" is defined twice (first at line " +
+                            std::to_string(r.line) + "); rename one");
     p.config->routes.emplace_back();
     p.route_keys.emplace_back();
     p.route = &p.config->routes.back();
@@ -410,7 +414,8 @@ int handle_pair(void* user, const char* /*section*/, const char* name, const cha
   if (p.skip_section) return 1;
   std::string key = name;
   if (!p.in_server && !p.route) {
-    p.error(p.line, "\"" + key + "\" is outside any section; put it under [server] or [route NAME]");
+    p.error(p.line,
+            "\"" + key + "\" is outside any section; put it under [server] or [route NAME]");
     return 1;
   }
   int scope = p.in_server ? kServer : kRoute;
@@ -418,7 +423,8 @@ int handle_pair(void* user, const char* /*section*/, const char* name, const cha
   for (const Option& o : kOptions)
     if (key == o.name && (o.scope & scope)) opt = &o;
   if (!opt) {
-    p.error(p.line, "unknown key \"" + key + "\" in " + (p.in_server ? "[server]" : "[route " + p.route->name + "]") +
+    p.error(p.line, "unknown key \"" + key + "\" in " +
+                        (p.in_server ? "[server]" : "[route " + p.route->name + "]") +
                         "; known keys: " + known_keys(scope));
     return 1;
   }
@@ -449,11 +455,13 @@ void finish(Parser& p) {
     if (!keys.count("path"))
       p.error(r.line, "[route " + r.name + "] has no path; add e.g. path = /" + r.name);
     if (!keys.count("backend"))
-      p.error(r.line, "[route " + r.name + "] has no backend; add e.g. backend = tcp://127.0.0.1:7000");
+      p.error(r.line,
+              "[route " + r.name + "] has no backend; add e.g. backend = tcp://127.0.0.1:7000");
     if (!r.path.empty()) {
       auto [it, fresh] = paths.emplace(r.path, r.path_line);
       if (!fresh)
-        p.error(r.path_line, "path " + r.path + " is already routed at line " + std::to_string(it->second) + "; each path belongs to one route");
+        p.error(r.path_line, "path " + r.path + " is already routed at line " +
+                                 std::to_string(it->second) + "; each path belongs to one route");
     }
     Limits& l = r.limits;
     if (!keys.count("handshake_timeout")) l.handshake_timeout_ms = c.limits.handshake_timeout_ms;
@@ -471,11 +479,16 @@ bool parse_size(const std::string& s, uint64_t& out) {
   std::string suffix;
   if (!parse_number(s, n, suffix)) return false;
   int shift = 0;
-  if (suffix.empty()) shift = 0;
-  else if (suffix == "k" || suffix == "K") shift = 10;
-  else if (suffix == "m" || suffix == "M") shift = 20;
-  else if (suffix == "g" || suffix == "G") shift = 30;
-  else return false;
+  if (suffix.empty())
+    shift = 0;
+  else if (suffix == "k" || suffix == "K")
+    shift = 10;
+  else if (suffix == "m" || suffix == "M")
+    shift = 20;
+  else if (suffix == "g" || suffix == "G")
+    shift = 30;
+  else
+    return false;
   if (n > (UINT64_MAX >> shift)) return false;
   out = n << shift;
   return true;
@@ -486,11 +499,16 @@ bool parse_duration(const std::string& s, uint64_t& out_ms) {
   std::string suffix;
   if (!parse_number(s, n, suffix)) return false;
   uint64_t scale;
-  if (suffix == "ms") scale = 1;
-  else if (suffix.empty() || suffix == "s") scale = 1000;
-  else if (suffix == "m") scale = 60 * 1000;
-  else if (suffix == "h") scale = 3600 * 1000;
-  else return false;
+  if (suffix == "ms")
+    scale = 1;
+  else if (suffix.empty() || suffix == "s")
+    scale = 1000;
+  else if (suffix == "m")
+    scale = 60 * 1000;
+  else if (suffix == "h")
+    scale = 3600 * 1000;
+  else
+    return false;
   if (n > UINT64_MAX / scale / 1000) return false;
   out_ms = n * scale;
   return true;

@@ -223,8 +223,9 @@ DecodeError FrameDecoder::control(evbuffer* in, MessageSink& sink) {
         return {close_code::kInvalidPayload, "close reason is not UTF-8"};
     }
     state_ = State::kClosed;
-    sink.on_close(code, std::string_view(reinterpret_cast<const char*>(ctrl_) + (ctrl_len_ >= 2 ? 2 : 0),
-                                         ctrl_len_ >= 2 ? ctrl_len_ - 2 : 0));
+    sink.on_close(code,
+                  std::string_view(reinterpret_cast<const char*>(ctrl_) + (ctrl_len_ >= 2 ? 2 : 0),
+                                   ctrl_len_ >= 2 ? ctrl_len_ - 2 : 0));
   }
   return {};
 }

@@ -93,9 +93,13 @@ bool log_open(const std::string& error_log, const std::string& access_log, std::
   return true;
 }
 
-void log_set_level(LogLevel level) { g_level = static_cast<int>(level); }
+void log_set_level(LogLevel level) {
+  g_level = static_cast<int>(level);
+}
 
-bool log_enabled(LogLevel level) { return static_cast<int>(level) <= g_level; }
+bool log_enabled(LogLevel level) {
+  return static_cast<int>(level) <= g_level;
+}
 
 void log_msg(LogLevel level, const char* fmt, ...) {
   if (!log_enabled(level)) return;

@@ -24,7 +24,7 @@ void log_access(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 #define log_error(...) log_msg(LogLevel::kError, __VA_ARGS__)
 #define log_warn(...) log_msg(LogLevel::kWarn, __VA_ARGS__)
 #define log_info(...) log_msg(LogLevel::kInfo, __VA_ARGS__)
-#define log_debug(...) \
-  do { \
+#define log_debug(...)                                                         \
+  do {                                                                         \
     if (log_enabled(LogLevel::kDebug)) log_msg(LogLevel::kDebug, __VA_ARGS__); \
   } while (0)

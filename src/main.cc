@@ -44,11 +44,11 @@ void raise_nofile(uint64_t max_connections) {
   // Two descriptors per bridged connection, plus a few for listeners and logs.
   uint64_t need = 2 * max_connections + 32;
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-    log_warn("descriptor limit %llu cannot hold max_connections = %llu (needs %llu); raise "
-             "\"ulimit -n\" or lower max_connections",
-             static_cast<unsigned long long>(rl.rlim_cur),
-             static_cast<unsigned long long>(max_connections),
-             static_cast<unsigned long long>(need));
+    log_warn(
+        "descriptor limit %llu cannot hold max_connections = %llu (needs %llu); raise "
+        "\"ulimit -n\" or lower max_connections",
+        static_cast<unsigned long long>(rl.rlim_cur),
+        static_cast<unsigned long long>(max_connections), static_cast<unsigned long long>(need));
 }
 
 }  // namespace
@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP)
-    log_warn("SIGHUP received: configuration reload is not supported yet; restart to apply changes");
+    log_warn(
+        "SIGHUP received: configuration reload is not supported yet; restart to apply changes");
   log_info("%s received: closing connections and stopping", strsignal(sig));
   for (auto& w : workers) w->stop();
   for (auto& w : workers) w->join();

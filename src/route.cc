@@ -17,7 +17,8 @@ bool origin_matches(std::string_view pattern, std::string_view origin) {
   if (origin.size() <= scheme.size() + suffix.size()) return false;
   if (!iequals(origin.substr(0, scheme.size()), scheme)) return false;
   if (!iequals(origin.substr(origin.size() - suffix.size()), suffix)) return false;
-  std::string_view label = origin.substr(scheme.size(), origin.size() - scheme.size() - suffix.size());
+  std::string_view label =
+      origin.substr(scheme.size(), origin.size() - scheme.size() - suffix.size());
   return label.find_first_of(":/") == std::string_view::npos;
 }
 

@@ -21,7 +21,8 @@ class Route {
   Route& operator=(const Route&) = delete;
 
   bool matches(std::string_view path) const;
-  // An Origin passes when no origins are configured or one matches (scheme, host, port; "*." wildcard).
+  // An Origin passes when no origins are configured or one matches (scheme, host, port; "*."
+  // wildcard).
   bool origin_allowed(std::string_view origin) const;
   // The first protocol of the client's offer this route accepts, or empty.
   std::string_view select_protocol(const std::vector<std::string_view>& offered) const;

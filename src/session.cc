@@ -40,7 +40,9 @@ timeval add_ms(const timeval& t, uint64_t ms) {
   return r;
 }
 
-size_t out_len(bufferevent* bev) { return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0; }
+size_t out_len(bufferevent* bev) {
+  return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
 
 void count_added(evbuffer*, const evbuffer_cb_info* info, void* arg) {
   *static_cast<uint64_t*>(arg) += info->n_added;
@@ -236,7 +238,9 @@ void Session::process_backend(bool eof) {
   if (out_len(client_) > kOutHigh) bufferevent_disable(backend_, EV_READ);
 }
 
-bool Session::blocked() const { return out_len(client_) > kOutHigh || out_len(backend_) > kOutHigh; }
+bool Session::blocked() const {
+  return out_len(client_) > kOutHigh || out_len(backend_) > kOutHigh;
+}
 
 void Session::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) {
   if (state_ != State::kOpen) {
@@ -382,7 +386,9 @@ void Session::arm_timer(uint64_t ms) {
   evtimer_add(timer_, &tv);
 }
 
-void Session::touch() { event_base_gettimeofday_cached(worker_.base(), &last_activity_); }
+void Session::touch() {
+  event_base_gettimeofday_cached(worker_.base(), &last_activity_);
+}
 
 // The open state's single timer serves both idle_timeout and ping_interval.
 void Session::arm_open_timer() {
@@ -430,13 +436,14 @@ void Session::write_access_log() {
   timeval now;
   event_base_gettimeofday_cached(worker_.base(), &now);
   uint64_t ms = ms_between(start_, now);
-  ::log_access("%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
-             "close=%u \"%s\"",
-             peer_, path_.empty() ? "-" : path_.c_str(), route_ ? route_->name().c_str() : "-",
-             route_ ? route_->config().backend.text.c_str() : "-", status_,
-             static_cast<unsigned long long>(ms / 1000), static_cast<unsigned long long>(ms % 1000),
-             static_cast<unsigned long long>(bytes_in_), static_cast<unsigned long long>(bytes_out_),
-             close_code_, close_reason_.c_str());
+  ::log_access(
+      "%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
+      "close=%u \"%s\"",
+      peer_, path_.empty() ? "-" : path_.c_str(), route_ ? route_->name().c_str() : "-",
+      route_ ? route_->config().backend.text.c_str() : "-", status_,
+      static_cast<unsigned long long>(ms / 1000), static_cast<unsigned long long>(ms % 1000),
+      static_cast<unsigned long long>(bytes_in_), static_cast<unsigned long long>(bytes_out_),
+      close_code_, close_reason_.c_str());
 }
 
 // ---- libevent callbacks ----
@@ -519,8 +526,8 @@ void Session::on_backend_event(bufferevent* bev, short what, void* ctx) {
       s->open();
     } else {
       std::string err = backend_error(bev);
-      s->reject(http_status::kBadGateway, ("backend " + s->route_->config().backend.text +
-                                           " unreachable: " + err).c_str());
+      s->reject(http_status::kBadGateway,
+                ("backend " + s->route_->config().backend.text + " unreachable: " + err).c_str());
     }
   } else if (s->backend_closing_) {
     s->free_backend();

@@ -15,8 +15,8 @@ class Utf8Validator {
   void reset() { need_ = have_ = 0; }
 
  private:
-  uint8_t need_ = 0;  // continuation bytes still expected
-  uint8_t have_ = 0;  // bytes of the current character seen
+  uint8_t need_ = 0;               // continuation bytes still expected
+  uint8_t have_ = 0;               // bytes of the current character seen
   uint8_t lo_ = 0x80, hi_ = 0xBF;  // allowed range of the next continuation byte
 };
 

@@ -12,7 +12,7 @@
 #include "session.h"
 
 namespace {
-constexpr int kStopDeadlineSec = 3;     // open sessions get this long to finish closing
+constexpr int kStopDeadlineSec = 3;    // open sessions get this long to finish closing
 constexpr int kAcceptBackoffMs = 100;  // pause after accept() fails, e.g. out of descriptors
 }  // namespace
 
@@ -20,7 +20,8 @@ Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>&
     : id_(id), rt_(std::move(rt)), active_(active) {
   base_ = event_base_new();
   if (!base_) fatalx("cannot create an event base");
-  dns_ = evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+  dns_ =
+      evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   if (!dns_) dns_ = evdns_base_new(base_, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   stop_ev_ = event_new(base_, -1, 0, on_stop, this);
   resume_ev_ = evtimer_new(base_, on_resume, this);
@@ -52,12 +53,11 @@ bool listen_address_free(const ListenAddr& a, std::string& err) {
 }
 
 bool Worker::listen(std::string& err) {
-  unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
-                   LEV_OPT_REUSEABLE_PORT;
+  unsigned flags =
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
   for (const ListenAddr& a : rt_->config.listen) {
-    evconnlistener* l =
-        evconnlistener_new_bind(base_, on_accept, this, flags, 1024,
-                                reinterpret_cast<const sockaddr*>(&a.addr), a.addrlen);
+    evconnlistener* l = evconnlistener_new_bind(
+        base_, on_accept, this, flags, 1024, reinterpret_cast<const sockaddr*>(&a.addr), a.addrlen);
     if (!l) {
       err = "cannot listen on " + a.text + ": " + strerror(errno);
       return false;
@@ -68,7 +68,9 @@ bool Worker::listen(std::string& err) {
   return true;
 }
 
-void Worker::start() { thread_ = std::thread([this] { run(); }); }
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Worker::run() {
   log_debug("worker %d running", id_);
@@ -76,15 +78,19 @@ void Worker::run() {
   log_debug("worker %d stopped", id_);
 }
 
-void Worker::stop() { event_active(stop_ev_, EV_READ, 0); }
+void Worker::stop() {
+  event_active(stop_ev_, EV_READ, 0);
+}
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
 void Worker::session_done(Session* s) {
-  if (s->prev) s->prev->next = s->next;
-  else sessions_ = s->next;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    sessions_ = s->next;
   if (s->next) s->next->prev = s->prev;
   delete s;
   if (stopping_ && !sessions_) event_base_loopexit(base_, nullptr);
