@@ -2,11 +2,15 @@
 # collides with generated ones.
 #   make run    install missing build deps, build, run wsgate on conf/wsgate.ini
 #   make test   install missing build and test deps, build, run every test
+#   make fuzz   build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
 BUILD := build
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := handshake frame utf8 config
 CONFIGURE_FLAGS ?=
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps run test check install clean distclean
+.PHONY: all deps test-deps fuzz-deps run test check fuzz install clean distclean
 
 all: $(BUILD)/Makefile
 	$(MAKE) -C $(BUILD) -j$(JOBS)
@@ -16,6 +20,9 @@ deps:
 
 test-deps:
 	tools/install-deps --test
+
+fuzz-deps:
+	tools/install-deps --fuzz
 
 configure: configure.ac Makefile.am
 	autoreconf -fi
@@ -35,11 +42,28 @@ test: test-deps
 
 check: test
 
+$(FUZZ_BUILD)/Makefile: configure
+	mkdir -p $(FUZZ_BUILD)
+	cd $(FUZZ_BUILD) && ../configure --enable-fuzz CXX=clang++
+
+# New finds go to $(FUZZ_BUILD)/corpus; crashes to $(FUZZ_BUILD)/artifacts. A crash becomes a
+# file in fuzz/corpus/TARGET so that every later run replays it.
+fuzz: fuzz-deps $(FUZZ_BUILD)/Makefile
+	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) $(FUZZ_TARGETS:%=fuzz/%_fuzz)
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+	    2>&1 | grep -E '^(stat::number_of_executed_units|Done|==[0-9]+==|SUMMARY)|ERROR' || true; \
+	  test -z "$$(ls $(FUZZ_BUILD)/artifacts/$$t-* 2>/dev/null)" || { echo "fuzz: $$t crashed"; exit 1; }; \
+	done
+
 install: all
 	$(MAKE) -C $(BUILD) install
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)
 
 distclean: clean
 	rm -rf configure config.h.in aclocal.m4 autom4te.cache build-aux m4 Makefile.in
