@@ -59,11 +59,13 @@ bool for_each_element(std::string_view list, F f) {
 
 }  // namespace
 
-const HeaderField* Request::find(std::string_view name) const {
-  for (const HeaderField& h : headers)
+const HeaderField* find_header(const std::vector<HeaderField>& fields, std::string_view name) {
+  for (const HeaderField& h : fields)
     if (iequals(h.name, name)) return &h;
   return nullptr;
 }
+
+const HeaderField* Request::find(std::string_view name) const { return find_header(headers, name); }
 
 size_t Request::count(std::string_view name) const {
   size_t n = 0;
@@ -78,6 +80,40 @@ long find_request_head(evbuffer* in, size_t cap) {
     return len <= cap ? static_cast<long>(len) : -1;
   }
   return evbuffer_get_length(in) >= cap ? -1 : 0;
+}
+
+int parse_fields(std::string_view rest, std::vector<HeaderField>& out, const char** why) {
+  while (!rest.empty()) {
+    size_t eol = rest.find("\r\n");
+    if (eol == std::string_view::npos) {
+      *why = "header block is not terminated";
+      return http_status::kBadRequest;
+    }
+    std::string_view field = rest.substr(0, eol);
+    rest.remove_prefix(eol + 2);
+    if (field.empty()) break;
+    if (field[0] == ' ' || field[0] == '\t') {
+      *why = "obsolete header line folding";
+      return http_status::kBadRequest;
+    }
+    size_t colon = field.find(':');
+    if (colon == std::string_view::npos || !is_token(field.substr(0, colon))) {
+      *why = "malformed header field";
+      return http_status::kBadRequest;
+    }
+    std::string_view value = trim_ows(field.substr(colon + 1));
+    for (unsigned char c : value)
+      if ((c < 0x20 && c != '\t') || c == 0x7F) {
+        *why = "control character in a header value";
+        return http_status::kBadRequest;
+      }
+    if (out.size() == kMaxHeaderFields) {
+      *why = "too many header fields";
+      return http_status::kHeadersTooLarge;
+    }
+    out.push_back({field.substr(0, colon), value});
+  }
+  return 0;
 }
 
 int parse_request(std::string_view head, Request& req, const char** why) {
@@ -124,37 +160,8 @@ int parse_request(std::string_view head, Request& req, const char** why) {
   req.path = req.target.substr(0, q);
   if (q != std::string_view::npos) req.query = req.target.substr(q + 1);
 
-  std::string_view rest = head.substr(eol + 2);
-  while (!rest.empty()) {
-    eol = rest.find("\r\n");
-    if (eol == std::string_view::npos) {
-      *why = "header block is not terminated";
-      return http_status::kBadRequest;
-    }
-    std::string_view field = rest.substr(0, eol);
-    rest.remove_prefix(eol + 2);
-    if (field.empty()) break;
-    if (field[0] == ' ' || field[0] == '\t') {
-      *why = "obsolete header line folding";
-      return http_status::kBadRequest;
-    }
-    size_t colon = field.find(':');
-    if (colon == std::string_view::npos || !is_token(field.substr(0, colon))) {
-      *why = "malformed header field";
-      return http_status::kBadRequest;
-    }
-    std::string_view value = trim_ows(field.substr(colon + 1));
-    for (unsigned char c : value)
-      if ((c < 0x20 && c != '\t') || c == 0x7F) {
-        *why = "control character in a header value";
-        return http_status::kBadRequest;
-      }
-    if (req.headers.size() == kMaxHeaderFields) {
-      *why = "too many header fields";
-      return http_status::kHeadersTooLarge;
-    }
-    req.headers.push_back({field.substr(0, colon), value});
-  }
+  int status = parse_fields(head.substr(eol + 2), req.headers, why);
+  if (status) return status;
   if (req.count("Host") != 1) {
     *why = "exactly one Host header is required";
     return http_status::kBadRequest;

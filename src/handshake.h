@@ -37,6 +37,10 @@ struct Upgrade {
   std::vector<std::string_view> protocols;  // the client's offer, in its order
 };
 
+// The first field with this name (any case), or null.
+const HeaderField* find_header(const std::vector<HeaderField>& fields, std::string_view name);
+// Parses header lines up to the blank line. Returns 0, or 400/431 and `why`.
+int parse_fields(std::string_view lines, std::vector<HeaderField>& out, const char** why);
 // Length of the request head in `in` including the blank line; 0 if incomplete, -1 if over the cap.
 long find_request_head(evbuffer* in, size_t cap = kMaxRequestHead);
 // Parses the request line and header fields. Returns 0, or an HTTP status and `why`.
