@@ -96,58 +96,76 @@ DecodeError FrameDecoder::decode(evbuffer* in, MessageSink& sink) {
   }
 }
 
-DecodeError FrameDecoder::parse_header(evbuffer* in, bool& need_more) {
+DecodeError read_frame_header(evbuffer* in, const FrameRules& rules, bool in_message,
+                              uint64_t msg_len, FrameHeader& f, bool& need_more) {
   uint8_t h[kMaxFrameHeader];
   size_t got = evbuffer_copyout(in, h, sizeof h);
   need_more = got < 2;
   if (need_more) return {};
-  bool fin = h[0] & 0x80;
-  uint8_t op = h[0] & 0x0F;
-  bool masked = h[1] & 0x80;
+  f.fin = h[0] & 0x80;
+  f.rsv = (h[0] >> 4) & 7;
+  f.opcode = h[0] & 0x0F;
+  f.masked = h[1] & 0x80;
   uint8_t len7 = h[1] & 0x7F;
-  if (h[0] & 0x70) return {close_code::kProtocolError, "reserved bits set with no extension"};
+  uint8_t op = f.opcode;
+  bool control = op & 0x08;
+  // RSV1 marks a compressed message: only on its first frame, and only if deflate was agreed.
+  bool rsv1_ok = rules.compressed && !control && op != kOpCont;
+  if (f.rsv & ~(rsv1_ok ? 4 : 0))
+    return {close_code::kProtocolError, "reserved bits set with no extension"};
   if (op != kOpCont && op != kOpText && op != kOpBinary && op != kOpClose && op != kOpPing &&
       op != kOpPong)
     return {close_code::kProtocolError, "unknown opcode"};
-  if (!masked) return {close_code::kProtocolError, "client frame is not masked"};
-  bool control = op & 0x08;
-  if (control && !fin) return {close_code::kProtocolError, "fragmented control frame"};
+  if (f.masked != rules.masked)
+    return {close_code::kProtocolError,
+            rules.masked ? "client frame is not masked" : "server frame is masked"};
+  if (control && !f.fin) return {close_code::kProtocolError, "fragmented control frame"};
   if (control && len7 > kMaxControlPayload)
     return {close_code::kProtocolError, "control frame payload over 125 bytes"};
-  if (op == kOpCont && !in_message_)
+  if (op == kOpCont && !in_message)
     return {close_code::kProtocolError, "continuation frame with no message to continue"};
-  if ((op == kOpText || op == kOpBinary) && in_message_)
+  if ((op == kOpText || op == kOpBinary) && in_message)
     return {close_code::kProtocolError, "new data frame inside a fragmented message"};
   size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-  size_t hlen = 2 + ext + 4;
-  need_more = got < hlen;
+  f.size = 2 + ext + (f.masked ? 4 : 0);
+  need_more = got < f.size;
   if (need_more) return {};
-  uint64_t len = ext ? load_be(h + 2, static_cast<int>(ext)) : len7;
-  if (len7 == 127 && (len >> 63)) return {close_code::kProtocolError, "64-bit length with MSB set"};
-  if ((len7 == 126 && len < 126) || (len7 == 127 && len <= 0xFFFF))
+  f.len = ext ? load_be(h + 2, static_cast<int>(ext)) : len7;
+  if (len7 == 127 && (f.len >> 63))
+    return {close_code::kProtocolError, "64-bit length with MSB set"};
+  if ((len7 == 126 && f.len < 126) || (len7 == 127 && f.len <= 0xFFFF))
     return {close_code::kProtocolError, "payload length not minimally encoded"};
-  uint64_t so_far = op == kOpCont ? msg_len_ : 0;
-  if (!control && (len > max_message_ || so_far > max_message_ - len))
+  uint64_t so_far = op == kOpCont ? msg_len : 0;
+  if (!control && (f.len > rules.max_message || so_far > rules.max_message - f.len))
     return {close_code::kTooBig, "message exceeds max_message_size"};
-  memcpy(mask_, h + 2 + ext, 4);
+  if (f.masked) memcpy(f.mask, h + 2 + ext, 4);
+  return {};
+}
+
+DecodeError FrameDecoder::parse_header(evbuffer* in, bool& need_more) {
+  FrameHeader f;
+  DecodeError err = read_frame_header(in, FrameRules{true, false, max_message_}, in_message_,
+                                      msg_len_, f, need_more);
+  if (err.code || need_more) return err;
+  memcpy(mask_, f.mask, 4);
   mask_pos_ = 0;
-  evbuffer_drain(in, hlen);
-  opcode_ = op;
-  fin_ = fin;
-  remaining_ = len;
-  if (control) {
+  evbuffer_drain(in, f.size);
+  opcode_ = f.opcode;
+  fin_ = f.fin;
+  remaining_ = f.len;
+  if (f.opcode & 0x08) {
     ctrl_len_ = 0;
     state_ = State::kControl;
     return {};
   }
-  if (op != kOpCont) {
+  if (f.opcode != kOpCont) {
     in_message_ = true;
     message_started_ = false;
-    msg_opcode_ = op;
+    msg_opcode_ = f.opcode;
     msg_len_ = 0;
     utf8_.reset();
   }
-  msg_len_ += len;
+  msg_len_ += f.len;
   state_ = State::kPayload;
   return {};
 }
@@ -214,19 +232,26 @@ DecodeError FrameDecoder::control(evbuffer* in, MessageSink& sink) {
   } else if (opcode_ == kOpPong) {
     sink.on_pong(ctrl_, ctrl_len_);
   } else {
-    if (ctrl_len_ == 1) return {close_code::kProtocolError, "close frame with a 1-byte payload"};
-    uint16_t code = close_code::kNoStatus;
-    if (ctrl_len_ >= 2) {
-      code = static_cast<uint16_t>(load_be(ctrl_, 2));
-      if (!close_code_valid(code)) return {close_code::kProtocolError, "invalid close code"};
-      if (!utf8_valid(ctrl_ + 2, ctrl_len_ - 2))
-        return {close_code::kInvalidPayload, "close reason is not UTF-8"};
-    }
+    uint16_t code;
+    std::string_view reason;
+    DecodeError err = check_close_payload(ctrl_, ctrl_len_, code, reason);
+    if (err.code) return err;
     state_ = State::kClosed;
-    sink.on_close(code,
-                  std::string_view(reinterpret_cast<const char*>(ctrl_) + (ctrl_len_ >= 2 ? 2 : 0),
-                                   ctrl_len_ >= 2 ? ctrl_len_ - 2 : 0));
+    sink.on_close(code, reason);
   }
+  return {};
+}
+
+DecodeError check_close_payload(const uint8_t* p, size_t n, uint16_t& code,
+                                std::string_view& reason) {
+  code = close_code::kNoStatus;
+  reason = {};
+  if (n == 0) return {};
+  if (n == 1) return {close_code::kProtocolError, "close frame with a 1-byte payload"};
+  code = static_cast<uint16_t>(load_be(p, 2));
+  if (!close_code_valid(code)) return {close_code::kProtocolError, "invalid close code"};
+  if (!utf8_valid(p + 2, n - 2)) return {close_code::kInvalidPayload, "close reason is not UTF-8"};
+  reason = std::string_view(reinterpret_cast<const char*>(p) + 2, n - 2);
   return {};
 }
 

@@ -16,6 +16,32 @@ size_t encode_frame_header(uint8_t* out, uint8_t opcode, bool fin, uint64_t len,
 // True for codes a peer may send in a close frame (section 7.4).
 bool close_code_valid(uint16_t code);
 
+// A frame header as read off the wire.
+struct FrameHeader {
+  bool fin = false;
+  uint8_t rsv = 0;  // the three reserved bits
+  uint8_t opcode = 0;
+  bool masked = false;
+  uint8_t mask[4] = {0, 0, 0, 0};
+  uint64_t len = 0;
+  size_t size = 0;  // bytes of the header itself
+};
+
+// What one direction of a connection is held to.
+struct FrameRules {
+  bool masked;           // client-to-server frames must be masked, the others must not
+  bool compressed;       // permessage-deflate was agreed: RSV1 may mark a message
+  uint64_t max_message;  // larger messages fail with 1009
+};
+
+// Reads and checks the frame header at the front of `in` without consuming it. `in_message`
+// and `msg_len` describe the fragmented message under way. Sets need_more if it is incomplete.
+DecodeError read_frame_header(evbuffer* in, const FrameRules& rules, bool in_message,
+                              uint64_t msg_len, FrameHeader& f, bool& need_more);
+// Checks a close frame's payload: its code and the reason's UTF-8 (section 5.5.1, 7.4).
+DecodeError check_close_payload(const uint8_t* p, size_t n, uint16_t& code,
+                                std::string_view& reason);
+
 // Decodes client frames in place: payloads are unmasked inside the evbuffer and moved on.
 class FrameDecoder {
  public:
