@@ -239,10 +239,31 @@ bool set_path(Parser& p, const std::string& v, std::string& err) {
   return true;
 }
 
+// Splits "HOST:PORT" or "[V6]:PORT" (port optional when default_port is set).
+bool parse_host_port(std::string hp, int default_port, std::string& host, int& port) {
+  size_t colon = hp.rfind(':');
+  size_t bracket = hp.rfind(']');
+  std::string port_text;
+  if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
+    port_text = hp.substr(colon + 1);
+    hp.resize(colon);
+  }
+  if (hp.size() > 2 && hp.front() == '[' && hp.back() == ']') hp = hp.substr(1, hp.size() - 2);
+  if (hp.empty() || hp.find_first_of("[]/") != std::string::npos) return false;
+  uint64_t n = static_cast<uint64_t>(default_port);
+  std::string rest;
+  if (!port_text.empty() || default_port == 0)
+    if (!parse_number(port_text, n, rest) || !rest.empty() || n < 1 || n > 65535) return false;
+  host = hp;
+  port = static_cast<int>(n);
+  return true;
+}
+
 bool set_backend(Parser& p, const std::string& v, std::string& err) {
   BackendAddr& b = p.route->backend;
   b = BackendAddr();
   b.text = v;
+  bool ws = v.compare(0, 5, "ws://") == 0, wss = v.compare(0, 6, "wss://") == 0;
   if (v == "echo") {
     b.kind = BackendAddr::Kind::kEcho;
   } else if (v.compare(0, 5, "unix:") == 0 && v.size() > 5) {
@@ -256,29 +277,45 @@ bool set_backend(Parser& p, const std::string& v, std::string& err) {
     b.kind = BackendAddr::Kind::kTcp;
     std::string hp = v.substr(6);
     if (!hp.empty() && hp.back() == '/') hp.pop_back();
-    size_t colon = hp.rfind(':');
-    std::string host = colon == std::string::npos ? "" : hp.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-      host = host.substr(1, host.size() - 2);
-    uint64_t port = 0;
-    std::string rest;
-    if (host.empty() || !parse_number(hp.substr(colon + 1), port, rest) || !rest.empty() ||
-        port < 1 || port > 65535) {
+    if (!parse_host_port(hp, 0, b.host, b.port)) {
       err = "bad backend \"" + v + "\"; write tcp://HOST:PORT, e.g. tcp://127.0.0.1:7000";
       return false;
     }
-    b.host = host;
-    b.port = static_cast<int>(port);
-  } else if (v.compare(0, 5, "ws://") == 0 || v.compare(0, 6, "wss://") == 0 ||
-             v.compare(0, 6, "tls://") == 0) {
-    err = "backend \"" + v + "\": this build bridges to tcp://, unix: and echo only";
+  } else if (ws) {
+    b.kind = BackendAddr::Kind::kWs;
+    std::string rest = v.substr(5);
+    size_t slash = rest.find('/');
+    if (slash != std::string::npos) {
+      b.path = rest.substr(slash);
+      rest.resize(slash);
+    }
+    bool bad_path = false;
+    for (unsigned char c : b.path) bad_path |= c <= 0x20 || c >= 0x7F || c == '?' || c == '#';
+    if (bad_path || !parse_host_port(rest, 80, b.host, b.port)) {
+      err = "bad backend \"" + v +
+            "\"; write ws://HOST[:PORT][/PATH], e.g. ws://127.0.0.1:9001/socket";
+      return false;
+    }
+  } else if (wss || v.compare(0, 6, "tls://") == 0) {
+    err = "backend \"" + v +
+          "\": TLS backends are not supported yet; use ws://, tcp://, unix: or echo";
     return false;
   } else {
-    err = "bad backend \"" + v + "\"; write tcp://HOST:PORT, unix:/PATH or echo";
+    err = "bad backend \"" + v +
+          "\"; write tcp://HOST:PORT, ws://HOST[:PORT][/PATH], unix:/PATH or echo";
     return false;
   }
   p.route->has_backend = true;
   return true;
+}
+
+bool set_forwarded(Parser& p, const std::string& v, std::string& err) {
+  if (v == "on" || v == "off") {
+    p.route->forwarded = v == "on";
+    return true;
+  }
+  err = "bad forwarded \"" + v + "\"; write on or off";
+  return false;
 }
 
 bool set_type(Parser& p, const std::string& v, std::string& err) {
@@ -334,6 +371,7 @@ const Option kOptions[] = {
     {"type", kRoute, false, set_type},
     {"protocols", kRoute, false, set_protocols},
     {"origins", kRoute, false, set_origins},
+    {"forwarded", kRoute, false, set_forwarded},
 };
 
 std::string known_keys(int scope) {

@@ -25,12 +25,13 @@ struct ListenAddr {
 };
 
 struct BackendAddr {
-  enum class Kind { kEcho, kTcp, kUnix };
+  enum class Kind { kEcho, kTcp, kUnix, kWs, kWss };
   Kind kind = Kind::kEcho;
   std::string text;  // as written, for logs
-  std::string host;  // kTcp
-  int port = 0;      // kTcp
-  std::string path;  // kUnix
+  std::string host;  // kTcp, kWs, kWss
+  int port = 0;      // kTcp, kWs, kWss
+  std::string path;  // kUnix: the socket; kWs, kWss: the URL path, empty for the client's
+  bool websocket() const { return kind == Kind::kWs || kind == Kind::kWss; }
 };
 
 enum class MessageType { kText, kBinary };
@@ -45,6 +46,7 @@ struct RouteConfig {
   MessageType type = MessageType::kBinary;
   std::vector<std::string> protocols;
   std::vector<std::string> origins;
+  bool forwarded = false;  // ws:// routes: add X-Forwarded-* and Forwarded
   Limits limits;
 };
 

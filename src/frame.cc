@@ -1,5 +1,6 @@
 #include "frame.h"
 
+#include <openssl/rand.h>
 #include <string.h>
 
 #include <algorithm>
@@ -265,19 +266,32 @@ void Rfc6455Codec::encode_data(evbuffer* out, evbuffer* payload, size_t n, uint8
 
 void Rfc6455Codec::encode_close(evbuffer* out, uint16_t code, std::string_view reason) {
   uint8_t p[kMaxControlPayload];
-  size_t n = 0;
-  if (code != close_code::kNoStatus) {
-    p[n++] = static_cast<uint8_t>(code >> 8);
-    p[n++] = static_cast<uint8_t>(code);
-    size_t r = std::min(reason.size(), kMaxControlPayload - 2);
-    // Cut a long reason on a character boundary so it stays valid UTF-8.
-    while (r > 0 && r < reason.size() && (static_cast<uint8_t>(reason[r]) & 0xC0) == 0x80) r--;
-    memcpy(p + n, reason.data(), r);
-    n += r;
-  }
-  uint8_t h[kMaxFrameHeader];
-  evbuffer_add(out, h, encode_frame_header(h, kOpClose, true, n));
-  evbuffer_add(out, p, n);
+  size_t n;
+  close_payload(code, reason, p, n);
+  encode_control(out, kOpClose, p, n);
+}
+
+void encode_masked_control(evbuffer* out, uint8_t op, const void* p, size_t n) {
+  uint8_t mask[4];
+  RAND_bytes(mask, sizeof mask);  // RFC 6455 section 5.3: unpredictable per frame
+  uint8_t frame[kMaxFrameHeader + kMaxControlPayload];
+  n = std::min(n, kMaxControlPayload);
+  size_t hl = encode_frame_header(frame, op, true, n, mask);
+  memcpy(frame + hl, p, n);
+  xor_mask(frame + hl, n, mask, 0);
+  evbuffer_add(out, frame, hl + n);
+}
+
+void close_payload(uint16_t code, std::string_view reason, uint8_t* p, size_t& n) {
+  n = 0;
+  if (code == close_code::kNoStatus) return;
+  p[n++] = static_cast<uint8_t>(code >> 8);
+  p[n++] = static_cast<uint8_t>(code);
+  size_t r = std::min(reason.size(), kMaxControlPayload - 2);
+  // Cut a long reason on a character boundary so it stays valid UTF-8.
+  while (r > 0 && r < reason.size() && (static_cast<uint8_t>(reason[r]) & 0xC0) == 0x80) r--;
+  memcpy(p + n, reason.data(), r);
+  n += r;
 }
 
 void Rfc6455Codec::encode_ping(evbuffer* out, const void* p, size_t n) {

@@ -65,7 +65,9 @@ const HeaderField* find_header(const std::vector<HeaderField>& fields, std::stri
   return nullptr;
 }
 
-const HeaderField* Request::find(std::string_view name) const { return find_header(headers, name); }
+const HeaderField* Request::find(std::string_view name) const {
+  return find_header(headers, name);
+}
 
 size_t Request::count(std::string_view name) const {
   size_t n = 0;
@@ -238,7 +240,8 @@ std::string websocket_accept(std::string_view key) {
   return std::string(reinterpret_cast<char*>(out), n);
 }
 
-void write_switching(evbuffer* out, std::string_view accept, std::string_view protocol) {
+void write_switching(evbuffer* out, std::string_view accept, std::string_view protocol,
+                     std::string_view extensions) {
   evbuffer_add_printf(out,
                       "HTTP/1.1 101 Switching Protocols\r\n"
                       "Upgrade: websocket\r\n"
@@ -248,5 +251,8 @@ void write_switching(evbuffer* out, std::string_view accept, std::string_view pr
   if (!protocol.empty())
     evbuffer_add_printf(out, "Sec-WebSocket-Protocol: %.*s\r\n", static_cast<int>(protocol.size()),
                         protocol.data());
+  if (!extensions.empty())
+    evbuffer_add_printf(out, "Sec-WebSocket-Extensions: %.*s\r\n",
+                        static_cast<int>(extensions.size()), extensions.data());
   evbuffer_add(out, "\r\n", 2);
 }

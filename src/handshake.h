@@ -51,5 +51,6 @@ int check_upgrade(const Request& req, Upgrade& up, const char** why);
 bool has_token(std::string_view value, std::string_view token);
 // Sec-WebSocket-Accept for a client's key.
 std::string websocket_accept(std::string_view key);
-// The 101 response; `protocol` is omitted when empty.
-void write_switching(evbuffer* out, std::string_view accept, std::string_view protocol);
+// The 101 response; `protocol` and `extensions` are omitted when empty.
+void write_switching(evbuffer* out, std::string_view accept, std::string_view protocol,
+                     std::string_view extensions = {});

@@ -11,10 +11,13 @@
 #include <event2/event.h>
 
 #include "backend.h"
+#include "buffer.h"
 #include "chain.h"
+#include "frame.h"
 #include "handshake.h"
 #include "http.h"
 #include "log.h"
+#include "proxy.h"
 #include "route.h"
 #include "worker.h"
 
@@ -66,6 +69,7 @@ Session::Session(Worker& worker, std::shared_ptr<const Runtime> rt, int fd, cons
   getnameinfo(addr, addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in), host,
               sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
   snprintf(peer_, sizeof peer_, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+  snprintf(peer_ip_, sizeof peer_ip_, "%s", host);
   event_base_gettimeofday_cached(worker_.base(), &start_);
   last_activity_ = next_ping_ = start_;
   client_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
@@ -95,10 +99,12 @@ void Session::shutdown() {
       reject(http_status::kUnavailable, "server is shutting down");
       break;
     case State::kOpen:
-      send_close(close_code::kGoingAway, "server shutting down");
-      close_backend();
-      close_client();
+      close_both(close_code::kGoingAway, "server shutting down");
       break;
+    case State::kBackendHandshake:
+      reject(http_status::kUnavailable, "server is shutting down");
+      break;
+    case State::kErrorBody:
     case State::kClosing:
       break;
   }
@@ -149,11 +155,11 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   }
   protocol_ = std::string(route_->select_protocol(up.protocols));
   accept_ = websocket_accept(up.key);
-  evbuffer_drain(in, head_len);  // bytes pipelined after the head stay for the codec
   codec_ = route_->chain().make_codec();
   chain_ = route_->chain().make_chain();
   const BackendAddr& target = route_->config().backend;
   if (target.kind == BackendAddr::Kind::kEcho) {
+    evbuffer_drain(in, head_len);  // bytes pipelined after the head stay for the codec
     open();
     return;
   }
@@ -161,15 +167,101 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   backend_ = bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE);
   if (!backend_) fatalx("out of memory for a backend connection");
   bufferevent_setcb(backend_, nullptr, nullptr, on_backend_event, this);
-  // The route's handshake_timeout bounds the whole opening handshake, backend connect included.
-  timeval now;
-  event_base_gettimeofday_cached(worker_.base(), &now);
-  uint64_t spent = ms_between(start_, now), budget = route_->limits().handshake_timeout_ms;
-  arm_timer(std::min(route_->limits().connect_timeout_ms, budget > spent ? budget - spent : 0));
+  if (target.websocket()) write_upgrade(req, up);
+  evbuffer_drain(in, head_len);  // the request's views end here
+  arm_handshake_rest(route_->limits().connect_timeout_ms);
   std::string err;
   if (!backend_connect(backend_, worker_.dns(), target, err) && state_ == State::kConnecting) {
     reject(http_status::kBadGateway, err.c_str());
     return;
+  }
+}
+
+// Queues the upgrade request for a ws:// backend; it goes out once the connect completes.
+void Session::write_upgrade(const Request& req, const Upgrade& up) {
+  std::string offer;
+  if (route_->config().protocols.empty()) {
+    // No list of our own: the backend chooses from the client's whole offer.
+    for (std::string_view p : up.protocols) {
+      offered_.emplace_back(p);
+      offer += (offer.empty() ? "" : ", ") + offered_.back();
+    }
+  } else if (!protocol_.empty()) {
+    offered_.push_back(protocol_);
+    offer = protocol_;
+  }
+  protocol_.clear();  // the backend's answer decides
+  client_key_.assign(up.key.data(), up.key.size());
+  deflate_offered_ = !deflate_offers(req).empty();
+  write_backend_request(bufferevent_get_output(backend_), req, route_->config().backend, offer,
+                        ClientInfo{peer_ip_, false}, route_->config().forwarded);
+}
+
+// The backend's answer to the upgrade: a valid 101 opens the session, anything else goes back
+// to the client as it came.
+void Session::read_backend_answer() {
+  evbuffer* in = bufferevent_get_input(backend_);
+  long head = find_request_head(in);
+  if (head == 0) return;
+  if (head < 0) {
+    reject(http_status::kBadGateway, "backend's response head exceeds 8 KiB");
+    return;
+  }
+  const char* raw = reinterpret_cast<const char*>(evbuffer_pullup(in, head));
+  Response resp;
+  const char* why = "";
+  if (!parse_response(std::string_view(raw, head), resp, &why)) {
+    reject(http_status::kBadGateway, (std::string("backend sent a bad response: ") + why).c_str());
+    return;
+  }
+  if (resp.status == http_status::kSwitching) {
+    Switched sw;
+    std::vector<std::string_view> offered(offered_.begin(), offered_.end());
+    if (!check_switching(resp, client_key_, offered, deflate_offered_, sw, &why)) {
+      reject(http_status::kBadGateway, why);
+      return;
+    }
+    protocol_.assign(sw.protocol.data(), sw.protocol.size());
+    extensions_.assign(sw.extensions.data(), sw.extensions.size());
+    evbuffer_drain(in, head);
+    open();
+    return;
+  }
+  // Relay the refusal (401, 403, 404, 500 ...) with its body, then close.
+  status_ = resp.status;
+  log_info("%s \"%s\": backend %s answered %d", peer_, path_.c_str(),
+           route_->config().backend.text.c_str(), resp.status);
+  evbuffer* out = bufferevent_get_output(client_);
+  evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp.status,
+                      static_cast<int>(resp.reason.size()), resp.reason.data());
+  body_left_ = UINT64_MAX;
+  for (const HeaderField& h : resp.headers) {
+    if (has_token("connection, keep-alive, upgrade", h.name)) continue;
+    if (has_token("content-length", h.name)) {
+      uint64_t n = 0;
+      for (char c : h.value) n = n * 10 + static_cast<uint64_t>(c - '0');
+      body_left_ = n;
+    }
+    evbuffer_add_printf(out, "%.*s: %.*s\r\n", static_cast<int>(h.name.size()), h.name.data(),
+                        static_cast<int>(h.value.size()), h.value.data());
+  }
+  evbuffer_add(out, "Connection: close\r\n\r\n", 21);
+  evbuffer_drain(in, head);
+  state_ = State::kErrorBody;
+  pipe_error_body();
+}
+
+// Moves the refusal's body to the client; done at Content-Length or the backend's EOF.
+void Session::pipe_error_body() {
+  evbuffer* in = bufferevent_get_input(backend_);
+  size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, evbuffer_get_length(in)));
+  move_bytes(in, bufferevent_get_output(client_), n);
+  body_left_ -= n;
+  if (body_left_ == 0) {
+    free_backend();
+    close_client();
+  } else if (out_len(client_) > kOutHigh) {
+    bufferevent_disable(backend_, EV_READ);
   }
 }
 
@@ -187,8 +279,14 @@ void Session::reject(int status, const char* why) {
 void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
-  write_switching(bufferevent_get_output(client_), accept_, protocol_);
+  write_switching(bufferevent_get_output(client_), accept_, protocol_, extensions_);
   accept_.clear();
+  if (route_->config().backend.websocket()) {
+    bool deflate = !extensions_.empty();
+    uint64_t max = route_->limits().max_message_size;
+    up_.emplace(FrameRules{true, deflate, max});
+    down_.emplace(FrameRules{false, deflate, max});
+  }
   bufferevent_setwatermark(client_, EV_READ, 0, kInHigh);
   bufferevent_setwatermark(client_, EV_WRITE, kOutLow, 0);
   if (backend_) {
@@ -210,6 +308,20 @@ void Session::open() {
 void Session::process_client() {
   if (state_ != State::kOpen || !client_) return;
   evbuffer* in = bufferevent_get_input(client_);
+  if (up_) {
+    if (!backend_ || backend_closing_) {
+      evbuffer_drain(in, evbuffer_get_length(in));
+      return;
+    }
+    DecodeError err = up_->relay(in, bufferevent_get_output(backend_), up_watch_);
+    if (err.code) {
+      fail_relay(true, err);
+      return;
+    }
+    if (up_watch_.relay_blocked()) bufferevent_disable(client_, EV_READ);
+    finish_relayed_close();
+    return;
+  }
   DecodeError err = codec_->decode(in, *this);
   if (err.code) {
     fail(err.code, err.why);
@@ -222,6 +334,16 @@ void Session::process_backend(bool eof) {
   evbuffer* in = bufferevent_get_input(backend_);
   if (state_ != State::kOpen) {
     evbuffer_drain(in, evbuffer_get_length(in));
+    return;
+  }
+  if (down_) {
+    DecodeError err = down_->relay(in, bufferevent_get_output(client_), down_watch_);
+    if (err.code) {
+      fail_relay(false, err);
+      return;
+    }
+    if (down_watch_.relay_blocked()) bufferevent_disable(backend_, EV_READ);
+    finish_relayed_close();
     return;
   }
   const char* why = "";
@@ -291,9 +413,75 @@ void Session::fail(uint16_t code, const char* why) {
     close_code_ = code;
     close_reason_ = why;
   }
-  if (state_ == State::kOpen) send_close(code, why);
+  close_both(code, why);
+}
+
+// Sends close frames where a frame may go now (never inside a frame being relayed), then
+// closes both sides once they are flushed.
+void Session::close_both(uint16_t code, const char* why) {
+  if (state_ == State::kOpen && (!down_ || down_->at_boundary())) send_close(code, why);
+  if (up_ && up_->at_boundary() && backend_ && !backend_closing_) {
+    uint8_t p[kMaxControlPayload];
+    size_t n;
+    close_payload(code, why, p, n);
+    encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
+  }
   close_backend();
   close_client();
+}
+
+// A relayed peer broke the rules: it gets the close code, the other side hears it is gone.
+void Session::fail_relay(bool from_client, const DecodeError& err) {
+  log_info("%s \"%s\": %s broke the protocol, closing with %u: %s", peer_, path_.c_str(),
+           from_client ? "client" : "backend", err.code, err.why);
+  if (!close_code_) {
+    close_code_ = err.code;
+    close_reason_ = err.why;
+  }
+  uint16_t to_client = from_client ? err.code : close_code::kInternalError;
+  uint16_t to_backend = from_client ? close_code::kGoingAway : err.code;
+  if (state_ == State::kOpen && down_->at_boundary()) send_close(to_client, err.why);
+  if (up_->at_boundary() && backend_ && !backend_closing_) {
+    uint8_t p[kMaxControlPayload];
+    size_t n;
+    close_payload(to_backend, err.why, p, n);
+    encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
+  }
+  close_backend();
+  close_client();
+}
+
+// Both close frames have crossed: the closing handshake is complete end to end.
+void Session::finish_relayed_close() {
+  if (client_close_seen_ && backend_close_seen_) {
+    close_backend();
+    close_client();
+  }
+}
+
+bool Session::RelayWatch::on_relay_control(uint8_t opcode, const uint8_t* p, size_t n) {
+  // Pongs to wsgate's own pings end here.
+  if (from_client_ && opcode == kOpPong && n == sizeof kPingPayload - 1 &&
+      memcmp(p, kPingPayload, n) == 0) {
+    s_.ping_outstanding_ = false;
+    return false;
+  }
+  return true;
+}
+
+void Session::RelayWatch::on_relay_close(uint16_t code, std::string_view reason) {
+  bool first = !s_.client_close_seen_ && !s_.backend_close_seen_;
+  (from_client_ ? s_.client_close_seen_ : s_.backend_close_seen_) = true;
+  if (!s_.close_code_) {
+    s_.close_code_ = code;
+    s_.close_reason_.assign(reason.data(), reason.size());
+  }
+  // The other side gets this long to answer with its own close.
+  if (first) s_.arm_timer(kCloseWaitMs);
+}
+
+bool Session::RelayWatch::relay_blocked() const {
+  return out_len(from_client_ ? s_.backend_ : s_.client_) > kOutHigh;
 }
 
 void Session::send_close(uint16_t code, std::string_view reason) {
@@ -334,6 +522,12 @@ void Session::close_backend() {
 
 // The client vanished without a close handshake: finish the backend's share and go.
 void Session::client_gone(const char* why) {
+  if (up_ && !client_close_seen_ && up_->at_boundary() && backend_ && !backend_closing_) {
+    uint8_t p[kMaxControlPayload];
+    size_t n;
+    close_payload(close_code::kGoingAway, "client went away", p, n);
+    encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
+  }
   if (!close_code_) {
     close_code_ = close_code::kAbnormal;
     close_reason_ = why;
@@ -352,6 +546,14 @@ void Session::backend_gone(short what) {
   std::string err = eof ? "" : backend_error(backend_);
   process_backend(true);
   if (state_ != State::kOpen) return;
+  if (down_) {
+    if (!backend_close_seen_ && down_->at_boundary())
+      send_close(eof ? close_code::kGoingAway : close_code::kInternalError,
+                 eof ? "backend went away" : "backend connection failed");
+    free_backend();
+    close_client();
+    return;
+  }
   if (eof) {
     send_close(close_code::kNormal, "backend closed the connection");
     close_backend();
@@ -380,6 +582,14 @@ void Session::maybe_done() {
 }
 
 // ---- timers ----
+
+// The route's handshake_timeout bounds the whole opening handshake, the backend's part included.
+void Session::arm_handshake_rest(uint64_t cap_ms) {
+  timeval now;
+  event_base_gettimeofday_cached(worker_.base(), &now);
+  uint64_t spent = ms_between(start_, now), budget = route_->limits().handshake_timeout_ms;
+  arm_timer(std::min(cap_ms, budget > spent ? budget - spent : 0));
+}
 
 void Session::arm_timer(uint64_t ms) {
   timeval tv = add_ms(timeval{0, 0}, ms);
@@ -412,6 +622,10 @@ void Session::tick() {
   if (l.idle_timeout_ms && ms_between(last_activity_, now) >= l.idle_timeout_ms)
     why = "idle timeout";
   if (!why && l.ping_interval_ms && ms_between(now, next_ping_) == 0) {
+    if (down_ && !down_->at_boundary()) {
+      arm_timer(10);  // a relayed frame is half through; ping right after it
+      return;
+    }
     if (ping_outstanding_) {
       why = "no pong within ping_interval";
     } else {
@@ -422,9 +636,7 @@ void Session::tick() {
   }
   if (why) {
     log_info("%s \"%s\": closing with 1001: %s", peer_, path_.c_str(), why);
-    send_close(close_code::kGoingAway, why);
-    close_backend();
-    close_client();
+    close_both(close_code::kGoingAway, why);
     return;
   }
   arm_open_timer();
@@ -473,7 +685,8 @@ void Session::on_client_write(bufferevent* bev, void* ctx) {
       s->client_shut_ = true;
       s->arm_timer(kCloseWaitMs);
     }
-  } else if (s->state_ == State::kOpen && out_len(bev) <= kOutLow) {
+  } else if ((s->state_ == State::kOpen || s->state_ == State::kErrorBody) &&
+             out_len(bev) <= kOutLow) {
     if (s->backend_ && !s->backend_closing_) bufferevent_enable(s->backend_, EV_READ);
     if (!(bufferevent_get_enabled(bev) & EV_READ)) {
       bufferevent_enable(bev, EV_READ);
@@ -503,7 +716,12 @@ void Session::on_client_event(bufferevent*, short what, void* ctx) {
 void Session::on_backend_read(bufferevent*, void* ctx) {
   Session* s = static_cast<Session*>(ctx);
   s->touch();
-  s->process_backend(false);
+  if (s->state_ == State::kBackendHandshake)
+    s->read_backend_answer();
+  else if (s->state_ == State::kErrorBody)
+    s->pipe_error_body();
+  else
+    s->process_backend(false);
   s->maybe_done();
 }
 
@@ -522,13 +740,24 @@ void Session::on_backend_write(bufferevent* bev, void* ctx) {
 void Session::on_backend_event(bufferevent* bev, short what, void* ctx) {
   Session* s = static_cast<Session*>(ctx);
   if (s->state_ == State::kConnecting) {
-    if (what & BEV_EVENT_CONNECTED) {
+    if ((what & BEV_EVENT_CONNECTED) && s->route_->config().backend.websocket()) {
+      s->state_ = State::kBackendHandshake;
+      bufferevent_setcb(bev, on_backend_read, on_backend_write, on_backend_event, s);
+      bufferevent_setwatermark(bev, EV_READ, 0, kMaxRequestHead + 1);
+      bufferevent_enable(bev, EV_READ | EV_WRITE);
+      s->arm_handshake_rest();
+    } else if (what & BEV_EVENT_CONNECTED) {
       s->open();
     } else {
       std::string err = backend_error(bev);
       s->reject(http_status::kBadGateway,
                 ("backend " + s->route_->config().backend.text + " unreachable: " + err).c_str());
     }
+  } else if (s->state_ == State::kBackendHandshake) {
+    s->reject(http_status::kBadGateway, "backend closed the connection instead of answering");
+  } else if (s->state_ == State::kErrorBody) {
+    s->free_backend();
+    s->close_client();
   } else if (s->backend_closing_) {
     s->free_backend();
   } else if (s->state_ == State::kOpen) {
@@ -548,8 +777,18 @@ void Session::on_timer(int, short, void* ctx) {
     case State::kConnecting:
       s->reject(http_status::kGatewayTimeout, "backend connect timed out");
       break;
+    case State::kBackendHandshake:
+      s->reject(http_status::kGatewayTimeout, "backend did not answer the upgrade in time");
+      break;
     case State::kOpen:
-      s->tick();
+      if (s->client_close_seen_ || s->backend_close_seen_)
+        s->close_both(close_code::kGoingAway, "no close answer in time");
+      else
+        s->tick();
+      break;
+    case State::kErrorBody:
+      s->free_backend();
+      s->close_client();
       break;
     case State::kClosing:
       s->free_client();

@@ -6,9 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "codec.h"
+#include "relay.h"
 
 struct bufferevent;
 struct event;
@@ -16,6 +19,8 @@ class Chain;
 class Route;
 class Worker;
 struct Runtime;
+struct Request;
+struct Upgrade;
 
 class Session : public MessageSink {
  public:
@@ -42,10 +47,12 @@ class Session : public MessageSink {
 
  private:
   enum class State {
-    kHandshake,   // reading the client's upgrade request
-    kConnecting,  // request accepted; the backend connect decides between 101 and 502/504
-    kOpen,        // relaying in both directions
-    kClosing,     // a close frame or HTTP error went out: flushing, half-closing, awaiting EOF
+    kHandshake,         // reading the client's upgrade request
+    kConnecting,        // request accepted; the backend connect decides between 101 and 502/504
+    kBackendHandshake,  // ws:// routes: the backend's answer decides between 101 and its refusal
+    kErrorBody,         // ws:// routes: relaying the backend's refusal to the client
+    kOpen,              // relaying in both directions
+    kClosing,  // a close frame or HTTP error went out: flushing, half-closing, awaiting EOF
   };
 
   static void on_client_read(bufferevent* bev, void* ctx);
@@ -58,12 +65,18 @@ class Session : public MessageSink {
 
   void read_handshake();
   void accept_request(evbuffer* in, size_t head_len);
+  void write_upgrade(const Request& req, const Upgrade& up);
+  void read_backend_answer();
+  void pipe_error_body();
   void reject(int status, const char* why);
   void open();
   void process_client();
   void process_backend(bool eof);
   void fail(uint16_t code, const char* why);
   void send_close(uint16_t code, std::string_view reason);
+  void close_both(uint16_t code, const char* why);
+  void fail_relay(bool from_client, const DecodeError& err);
+  void finish_relayed_close();
   void client_gone(const char* why);
   void backend_gone(short what);
   void close_backend();
@@ -72,10 +85,24 @@ class Session : public MessageSink {
   void free_backend();
   void tick();
   void arm_timer(uint64_t ms);
+  void arm_handshake_rest(uint64_t cap_ms = UINT64_MAX);
   void arm_open_timer();
   void touch();
   void maybe_done();
   void write_access_log();
+
+  // Watches one direction of a ws:// route's relay.
+  class RelayWatch : public RelayObserver {
+   public:
+    RelayWatch(Session& s, bool from_client) : s_(s), from_client_(from_client) {}
+    bool on_relay_control(uint8_t opcode, const uint8_t* p, size_t n) override;
+    void on_relay_close(uint16_t code, std::string_view reason) override;
+    bool relay_blocked() const override;
+
+   private:
+    Session& s_;
+    bool from_client_;
+  };
 
   Worker& worker_;
   std::shared_ptr<const Runtime> rt_;  // keeps the routes this session started with alive
@@ -98,8 +125,21 @@ class Session : public MessageSink {
   std::string close_reason_;
   std::string path_;
   std::string protocol_;
-  std::string accept_;  // Sec-WebSocket-Accept, kept until the 101 goes out
+  std::string accept_;
+  // ws:// routes only.
+  std::optional<FrameRelay> up_, down_;  // client -> backend, backend -> client
+  RelayWatch up_watch_{*this, true};
+  RelayWatch down_watch_{*this, false};
+  std::vector<std::string> offered_;  // subprotocols offered to the backend
+  std::string client_key_;
+  std::string extensions_;  // agreed with the backend and relayed to the client
+  bool deflate_offered_ = false;
+  bool client_close_seen_ = false;
+  bool backend_close_seen_ = false;
+  uint64_t body_left_ =
+      0;  // of the backend's refusal  // Sec-WebSocket-Accept, kept until the 101 goes out
   char peer_[64];
+  char peer_ip_[64];
   timeval start_;
   timeval last_activity_;
   timeval next_ping_;

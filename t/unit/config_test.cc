@@ -307,7 +307,7 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
   EXPECT_EQ(r.errors[0],
             "test.ini:4: unknown key \"listen\" in [route a]; known keys: handshake_timeout, "
             "idle_timeout, ping_interval, max_message_size, connect_timeout, path, backend, type, "
-            "protocols, origins");
+            "protocols, origins, forwarded");
   // Route keys are unknown in [server], and keys are case-sensitive.
   expect_one_error("[server]\npath = /x\n" + std::string(kRoute), 2, "unknown key \"path\"");
   expect_one_error("[server]\nWorkers = 2\n" + std::string(kRoute), 2, "unknown key \"Workers\"");
@@ -406,12 +406,47 @@ TEST(ConfigError, BadBackendValues) {
                "unix socket path is too long");
 }
 
-TEST(ConfigError, WebSocketAndTlsBackendsNotSupportedYet) {
-  for (const char* b : {"ws://127.0.0.1:7000", "wss://example.com:443", "tls://127.0.0.1:7000"}) {
+TEST(ConfigError, TlsBackendsNotSupportedYet) {
+  for (const char* b : {"wss://example.com:443", "tls://127.0.0.1:7000"}) {
     SCOPED_TRACE(b);
     expect_error("[route a]\npath = /a\nbackend = " + std::string(b) + "\n", 3,
-                 "this build bridges to tcp://, unix: and echo only");
+                 "TLS backends are not supported yet");
   }
+}
+
+TEST(Config, WebSocketBackends) {
+  struct Case {
+    const char* text;
+    const char* host;
+    int port;
+    const char* path;
+  } cases[] = {
+      {"ws://127.0.0.1:9001/socket", "127.0.0.1", 9001, "/socket"},
+      {"ws://example.com", "example.com", 80, ""},
+      {"ws://example.com/", "example.com", 80, "/"},
+      {"ws://[::1]:9001", "::1", 9001, ""},
+      {"ws://[::1]/a/b", "::1", 80, "/a/b"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    Config cfg =
+        parse_ok("[route a]\npath = /a\nforwarded = on\nbackend = " + std::string(c.text) + "\n");
+    const BackendAddr& b = cfg.routes[0].backend;
+    EXPECT_EQ(b.kind, BackendAddr::Kind::kWs);
+    EXPECT_TRUE(b.websocket());
+    EXPECT_EQ(b.host, c.host);
+    EXPECT_EQ(b.port, c.port);
+    EXPECT_EQ(b.path, c.path);
+    EXPECT_TRUE(cfg.routes[0].forwarded);
+  }
+  for (const char* bad : {"ws://", "ws://:80", "ws://host:0", "ws://host:65536", "ws://h/p?q",
+                          "ws://h/p#f", "ws://[::1"}) {
+    SCOPED_TRACE(bad);
+    expect_error("[route a]\npath = /a\nbackend = " + std::string(bad) + "\n", 3,
+                 "write ws://HOST[:PORT][/PATH]");
+  }
+  expect_error("[route a]\npath = /a\nbackend = echo\nforwarded = yes\n", 4,
+               "bad forwarded \"yes\"; write on or off");
 }
 
 TEST(ConfigError, DuplicateKeyInSection) {

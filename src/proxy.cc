@@ -1,0 +1,211 @@
+#include "proxy.h"
+
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "http.h"
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Splits a comma-separated field value into trimmed, non-empty elements.
+std::vector<std::string_view> elements(std::string_view list) {
+  std::vector<std::string_view> out;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+bool is_deflate(std::string_view extension) {
+  return iequals(trim(extension.substr(0, extension.find(';'))), "permessage-deflate");
+}
+
+// Fields wsgate writes itself, or that end at this hop (RFC 7230 section 6.1).
+bool is_rebuilt(std::string_view name, const Request& req, bool forwarded) {
+  static const char* const kHopByHop[] = {"Connection",
+                                          "Keep-Alive",
+                                          "Proxy-Connection",
+                                          "TE",
+                                          "Trailer",
+                                          "Transfer-Encoding",
+                                          "Upgrade",
+                                          "Proxy-Authorization",
+                                          "Proxy-Authenticate",
+                                          "Host",
+                                          "Content-Length"};
+  for (const char* h : kHopByHop)
+    if (iequals(name, h)) return true;
+  if (name.size() > 14 && iequals(name.substr(0, 14), "Sec-WebSocket-")) return true;
+  if (forwarded && (iequals(name, "X-Forwarded-For") || iequals(name, "X-Forwarded-Proto") ||
+                    iequals(name, "X-Forwarded-Host") || iequals(name, "Forwarded")))
+    return true;
+  // Connection may name further fields that end at this hop.
+  for (const HeaderField& h : req.headers)
+    if (iequals(h.name, "Connection") && has_token(h.value, name)) return true;
+  return false;
+}
+
+// Joins every value of a repeatable field with ", " (RFC 7230 section 3.2.2).
+std::string joined(const Request& req, std::string_view name) {
+  std::string out;
+  for (const HeaderField& h : req.headers)
+    if (iequals(h.name, name) && !h.value.empty()) {
+      if (!out.empty()) out += ", ";
+      out.append(h.value.data(), h.value.size());
+    }
+  return out;
+}
+
+void add_field(evbuffer* out, std::string_view name, std::string_view value) {
+  evbuffer_add(out, name.data(), name.size());
+  evbuffer_add(out, ": ", 2);
+  evbuffer_add(out, value.data(), value.size());
+  evbuffer_add(out, "\r\n", 2);
+}
+
+}  // namespace
+
+std::string backend_target(const Request& req, const BackendAddr& backend) {
+  if (backend.path.empty() || backend.path == "/") return std::string(req.target);
+  std::string t = backend.path;
+  if (!req.query.empty()) t.append("?").append(req.query.data(), req.query.size());
+  return t;
+}
+
+std::string backend_host(const BackendAddr& backend) {
+  bool v6 = backend.host.find(':') != std::string::npos;
+  std::string h = v6 ? "[" + backend.host + "]" : backend.host;
+  int default_port = backend.kind == BackendAddr::Kind::kWss ? 443 : 80;
+  if (backend.port != default_port) h += ":" + std::to_string(backend.port);
+  return h;
+}
+
+std::string deflate_offers(const Request& req) {
+  std::string out, offers = joined(req, "Sec-WebSocket-Extensions");
+  for (std::string_view e : elements(offers))
+    if (is_deflate(e)) {
+      if (!out.empty()) out += ", ";
+      out.append(e.data(), e.size());
+    }
+  return out;
+}
+
+void write_backend_request(evbuffer* out, const Request& req, const BackendAddr& backend,
+                           std::string_view protocols, const ClientInfo& client, bool forwarded) {
+  std::string target = backend_target(req, backend);
+  evbuffer_add_printf(out, "GET %s HTTP/1.1\r\n", target.c_str());
+  add_field(out, "Host", backend_host(backend));
+  add_field(out, "Upgrade", "websocket");
+  add_field(out, "Connection", "Upgrade");
+  if (const HeaderField* key = req.find("Sec-WebSocket-Key")) add_field(out, key->name, key->value);
+  add_field(out, "Sec-WebSocket-Version", "13");
+  if (!protocols.empty()) add_field(out, "Sec-WebSocket-Protocol", protocols);
+  std::string deflate = deflate_offers(req);
+  if (!deflate.empty()) add_field(out, "Sec-WebSocket-Extensions", deflate);
+  for (const HeaderField& h : req.headers)
+    if (!is_rebuilt(h.name, req, forwarded)) add_field(out, h.name, h.value);
+  if (!forwarded) {
+    evbuffer_add(out, "\r\n", 2);
+    return;
+  }
+  std::string xff = joined(req, "X-Forwarded-For");
+  if (!xff.empty()) xff += ", ";
+  xff.append(client.ip.data(), client.ip.size());
+  add_field(out, "X-Forwarded-For", xff);
+  const char* proto = client.tls ? "https" : "http";
+  add_field(out, "X-Forwarded-Proto", proto);
+  std::string_view host = req.find("Host") ? req.find("Host")->value : std::string_view();
+  add_field(out, "X-Forwarded-Host", host);
+  // RFC 7239: an IPv6 node is quoted and bracketed; a host with odd characters is quoted.
+  std::string node = client.ip.find(':') != std::string_view::npos
+                         ? "\"[" + std::string(client.ip) + "]\""
+                         : std::string(client.ip);
+  std::string fwd = joined(req, "Forwarded");
+  if (!fwd.empty()) fwd += ", ";
+  fwd += "for=" + node + ";host=\"" + std::string(host) + "\";proto=" + proto;
+  add_field(out, "Forwarded", fwd);
+  evbuffer_add(out, "\r\n", 2);
+}
+
+bool parse_response(std::string_view head, Response& resp, const char** why) {
+  resp = Response();
+  size_t eol = head.find("\r\n");
+  std::string_view line = head.substr(0, eol);
+  if (eol == std::string_view::npos || line.size() < 12 || line.substr(0, 7) != "HTTP/1." ||
+      line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) {
+    *why = "malformed status line";
+    return false;
+  }
+  int status = 0;
+  for (int i = 9; i < 12; i++) {
+    if (line[i] < '0' || line[i] > '9') {
+      *why = "malformed status code";
+      return false;
+    }
+    status = status * 10 + (line[i] - '0');
+  }
+  if (status < 100) {
+    *why = "malformed status code";
+    return false;
+  }
+  resp.status = status;
+  resp.reason = line.size() > 13 ? line.substr(13) : std::string_view();
+  if (parse_fields(head.substr(eol + 2), resp.headers, why) != 0) return false;
+  return true;
+}
+
+bool check_switching(const Response& resp, std::string_view key,
+                     const std::vector<std::string_view>& offered, bool deflate_offered,
+                     Switched& out, const char** why) {
+  out = Switched();
+  const HeaderField* upgrade = find_header(resp.headers, "Upgrade");
+  const HeaderField* connection = find_header(resp.headers, "Connection");
+  const HeaderField* accept = find_header(resp.headers, "Sec-WebSocket-Accept");
+  if (resp.status != http_status::kSwitching) {
+    *why = "backend did not switch protocols";
+    return false;
+  }
+  if (!upgrade || !has_token(upgrade->value, "websocket") || !connection ||
+      !has_token(connection->value, "upgrade")) {
+    *why = "backend's 101 lacks Upgrade: websocket or Connection: upgrade";
+    return false;
+  }
+  if (!accept || accept->value != websocket_accept(key)) {
+    *why = "backend's Sec-WebSocket-Accept does not match the key";
+    return false;
+  }
+  if (const HeaderField* p = find_header(resp.headers, "Sec-WebSocket-Protocol")) {
+    bool known = false;
+    for (std::string_view o : offered) known |= o == p->value;
+    if (!known) {
+      *why = "backend chose a subprotocol the client did not offer";
+      return false;
+    }
+    out.protocol = p->value;
+  }
+  if (const HeaderField* e = find_header(resp.headers, "Sec-WebSocket-Extensions")) {
+    std::vector<std::string_view> accepted = elements(e->value);
+    if (!accepted.empty() &&
+        (!deflate_offered || accepted.size() != 1 || !is_deflate(accepted[0]))) {
+      *why = "backend accepted an extension the client did not offer";
+      return false;
+    }
+    if (!accepted.empty()) out.extensions = accepted[0];
+  }
+  return true;
+}
