@@ -1,13 +1,32 @@
 #include "backend.h"
 
+#include <openssl/err.h>
+
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <openssl/ssl.h>
+
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/util.h>
+
+#include "tls.h"
+
+bufferevent* backend_new(event_base* base, const BackendAddr& addr, SSL_CTX* tls, bool verify) {
+  if (addr.kind != BackendAddr::Kind::kWss)
+    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  SSL* ssl = tls_client_session(tls, addr.host, verify);
+  if (!ssl) return nullptr;
+  bufferevent* bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                    BEV_OPT_CLOSE_ON_FREE);
+  // A peer that closes without close_notify is an EOF, as with plain TCP.
+  if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  return bev;
+}
 
 bool backend_connect(bufferevent* bev, evdns_base* dns, const BackendAddr& addr, std::string& err) {
   sockaddr_storage ss;
@@ -39,6 +58,15 @@ bool backend_connect(bufferevent* bev, evdns_base* dns, const BackendAddr& addr,
 std::string backend_error(bufferevent* bev) {
   int dns_err = bufferevent_socket_get_dns_error(bev);
   if (dns_err) return std::string("cannot resolve backend: ") + evutil_gai_strerror(dns_err);
+  unsigned long tls = bufferevent_get_openssl_error(bev);
+  // Library 0 carries a socket error through OpenSSL; errno says it better.
+  if (tls && ERR_GET_LIB(tls) != 0) {
+    char buf[256];
+    ERR_error_string_n(tls, buf, sizeof buf);
+    while (bufferevent_get_openssl_error(bev)) {
+    }
+    return std::string("TLS: ") + buf;
+  }
   int e = EVUTIL_SOCKET_ERROR();
   return e ? evutil_socket_error_to_string(e) : "connection failed";
 }

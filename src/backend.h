@@ -1,4 +1,4 @@
-// Opening connections to tcp:// and unix: backends without blocking.
+// Opening connections to tcp://, unix:, ws:// and wss:// backends without blocking.
 #pragma once
 
 #include <string>
@@ -6,7 +6,13 @@
 #include "config.h"
 
 struct bufferevent;
+struct event_base;
 struct evdns_base;
+typedef struct ssl_ctx_st SSL_CTX;
+
+// An unconnected bufferevent for the backend: plain, or TLS for wss:// (from `tls`, with the
+// host name checked when `verify`).
+bufferevent* backend_new(event_base* base, const BackendAddr& addr, SSL_CTX* tls, bool verify);
 
 // Starts connecting an unconnected socket bufferevent whose callbacks are already set. The
 // outcome arrives as BEV_EVENT_CONNECTED or an error event; false (with err) if it cannot start.

@@ -2,6 +2,7 @@
 
 #include <ini.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <regex.h>
 #include <string.h>
 #include <sys/un.h>
@@ -15,6 +16,8 @@
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include "tls.h"
 
 namespace {
 
@@ -281,9 +284,9 @@ bool set_backend(Parser& p, const std::string& v, std::string& err) {
       err = "bad backend \"" + v + "\"; write tcp://HOST:PORT, e.g. tcp://127.0.0.1:7000";
       return false;
     }
-  } else if (ws) {
-    b.kind = BackendAddr::Kind::kWs;
-    std::string rest = v.substr(5);
+  } else if (ws || wss) {
+    b.kind = ws ? BackendAddr::Kind::kWs : BackendAddr::Kind::kWss;
+    std::string rest = v.substr(ws ? 5 : 6);
     size_t slash = rest.find('/');
     if (slash != std::string::npos) {
       b.path = rest.substr(slash);
@@ -291,14 +294,14 @@ bool set_backend(Parser& p, const std::string& v, std::string& err) {
     }
     bool bad_path = false;
     for (unsigned char c : b.path) bad_path |= c <= 0x20 || c >= 0x7F || c == '?' || c == '#';
-    if (bad_path || !parse_host_port(rest, 80, b.host, b.port)) {
+    if (bad_path || !parse_host_port(rest, ws ? 80 : 443, b.host, b.port)) {
       err = "bad backend \"" + v +
-            "\"; write ws://HOST[:PORT][/PATH], e.g. ws://127.0.0.1:9001/socket";
+            "\"; write ws[s]://HOST[:PORT][/PATH], e.g. ws://127.0.0.1:9001/socket";
       return false;
     }
-  } else if (wss || v.compare(0, 6, "tls://") == 0) {
+  } else if (v.compare(0, 6, "tls://") == 0) {
     err = "backend \"" + v +
-          "\": TLS backends are not supported yet; use ws://, tcp://, unix: or echo";
+          "\": tls:// backends are not supported yet; use tcp://, ws://, wss://, unix: or echo";
     return false;
   } else {
     err = "bad backend \"" + v +
@@ -309,13 +312,30 @@ bool set_backend(Parser& p, const std::string& v, std::string& err) {
   return true;
 }
 
-bool set_forwarded(Parser& p, const std::string& v, std::string& err) {
+bool parse_switch(const std::string& key, const std::string& v, bool& out, std::string& err) {
   if (v == "on" || v == "off") {
-    p.route->forwarded = v == "on";
+    out = v == "on";
     return true;
   }
-  err = "bad forwarded \"" + v + "\"; write on or off";
+  err = "bad " + key + " \"" + v + "\"; write on or off";
   return false;
+}
+
+bool set_forwarded(Parser& p, const std::string& v, std::string& err) {
+  return parse_switch("forwarded", v, p.route->forwarded, err);
+}
+
+bool set_tls_verify(Parser& p, const std::string& v, std::string& err) {
+  return parse_switch("tls_verify", v, p.route->tls_verify, err);
+}
+
+bool set_tls_ca(Parser& p, const std::string& v, std::string& err) {
+  // Loading it now turns a bad file into an error with its line, not a failure per connection.
+  SSL_CTX* ctx = tls_client_context(true, v, err);
+  if (!ctx) return false;
+  SSL_CTX_free(ctx);
+  p.route->tls_ca = v;
+  return true;
 }
 
 bool set_type(Parser& p, const std::string& v, std::string& err) {
@@ -372,6 +392,8 @@ const Option kOptions[] = {
     {"protocols", kRoute, false, set_protocols},
     {"origins", kRoute, false, set_origins},
     {"forwarded", kRoute, false, set_forwarded},
+    {"tls_verify", kRoute, false, set_tls_verify},
+    {"tls_ca", kRoute, false, set_tls_ca},
 };
 
 std::string known_keys(int scope) {
@@ -501,6 +523,13 @@ void finish(Parser& p) {
         p.error(r.path_line, "path " + r.path + " is already routed at line " +
                                  std::to_string(it->second) + "; each path belongs to one route");
     }
+    if ((keys.count("tls_verify") || keys.count("tls_ca")) &&
+        r.backend.kind != BackendAddr::Kind::kWss && keys.count("backend"))
+      p.error(r.line, "[route " + r.name +
+                          "] sets tls_verify or tls_ca, which only apply to wss:// backends");
+    if (keys.count("forwarded") && !r.backend.websocket() && keys.count("backend"))
+      p.error(r.line, "[route " + r.name +
+                          "] sets forwarded, which only applies to ws:// and wss:// backends");
     Limits& l = r.limits;
     if (!keys.count("handshake_timeout")) l.handshake_timeout_ms = c.limits.handshake_timeout_ms;
     if (!keys.count("idle_timeout")) l.idle_timeout_ms = c.limits.idle_timeout_ms;

@@ -47,6 +47,8 @@ struct RouteConfig {
   std::vector<std::string> protocols;
   std::vector<std::string> origins;
   bool forwarded = false;  // ws:// routes: add X-Forwarded-* and Forwarded
+  bool tls_verify = true;  // wss:// routes: check the certificate and host name
+  std::string tls_ca;      // wss:// routes: CA file; empty for the system's
   Limits limits;
 };
 

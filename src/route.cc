@@ -1,6 +1,9 @@
 #include "route.h"
 
+#include <openssl/ssl.h>
 #include <strings.h>
+
+#include "log.h"
 
 namespace {
 
@@ -25,6 +28,11 @@ bool origin_matches(std::string_view pattern, std::string_view origin) {
 }  // namespace
 
 Route::Route(const RouteConfig& rc) : rc_(rc), chain_(rc) {
+  if (rc.backend.kind == BackendAddr::Kind::kWss) {
+    std::string err;
+    tls_ = tls_client_context(rc.tls_verify, rc.tls_ca, err);
+    if (!tls_) fatalx("route %s: %s", rc.name.c_str(), err.c_str());
+  }
   if (rc.path[0] == '~') {
     match_ = Match::kRegex;
     pattern_ = rc.path.substr(2);
@@ -41,6 +49,7 @@ Route::Route(const RouteConfig& rc) : rc_(rc), chain_(rc) {
 
 Route::~Route() {
   if (match_ == Match::kRegex) regfree(&regex_);
+  if (tls_) SSL_CTX_free(tls_);
 }
 
 bool Route::matches(std::string_view path) const {

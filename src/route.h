@@ -10,6 +10,7 @@
 
 #include "chain.h"
 #include "config.h"
+#include "tls.h"
 
 // One [route], immutable once built.
 class Route {
@@ -33,6 +34,8 @@ class Route {
   Match match_kind() const { return match_; }
   size_t prefix_length() const { return pattern_.size(); }
   const ChainFactory& chain() const { return chain_; }
+  // wss:// routes: the TLS context every backend connection starts from.
+  SSL_CTX* backend_tls() const { return tls_; }
 
  private:
   RouteConfig rc_;
@@ -40,6 +43,7 @@ class Route {
   std::string pattern_;  // exact path, or prefix without '*'
   regex_t regex_;
   ChainFactory chain_;
+  SSL_CTX* tls_ = nullptr;
 };
 
 // All routes: exact paths first, then the longest prefix, then regexes in file order.

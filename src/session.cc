@@ -164,8 +164,12 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     return;
   }
   state_ = State::kConnecting;
-  backend_ = bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE);
-  if (!backend_) fatalx("out of memory for a backend connection");
+  backend_ =
+      backend_new(worker_.base(), target, route_->backend_tls(), route_->config().tls_verify);
+  if (!backend_) {
+    reject(http_status::kBadGateway, "cannot set up the backend connection");
+    return;
+  }
   bufferevent_setcb(backend_, nullptr, nullptr, on_backend_event, this);
   if (target.websocket()) write_upgrade(req, up);
   evbuffer_drain(in, head_len);  // the request's views end here

@@ -307,7 +307,7 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
   EXPECT_EQ(r.errors[0],
             "test.ini:4: unknown key \"listen\" in [route a]; known keys: handshake_timeout, "
             "idle_timeout, ping_interval, max_message_size, connect_timeout, path, backend, type, "
-            "protocols, origins, forwarded");
+            "protocols, origins, forwarded, tls_verify, tls_ca");
   // Route keys are unknown in [server], and keys are case-sensitive.
   expect_one_error("[server]\npath = /x\n" + std::string(kRoute), 2, "unknown key \"path\"");
   expect_one_error("[server]\nWorkers = 2\n" + std::string(kRoute), 2, "unknown key \"Workers\"");
@@ -406,12 +406,30 @@ TEST(ConfigError, BadBackendValues) {
                "unix socket path is too long");
 }
 
-TEST(ConfigError, TlsBackendsNotSupportedYet) {
-  for (const char* b : {"wss://example.com:443", "tls://127.0.0.1:7000"}) {
-    SCOPED_TRACE(b);
-    expect_error("[route a]\npath = /a\nbackend = " + std::string(b) + "\n", 3,
-                 "TLS backends are not supported yet");
-  }
+TEST(ConfigError, TlsTcpBackendsNotSupportedYet) {
+  expect_error("[route a]\npath = /a\nbackend = tls://127.0.0.1:7000\n", 3,
+               "tls:// backends are not supported yet");
+}
+
+TEST(ConfigError, TlsKeysOnlyForWss) {
+  expect_error("[route a]\npath = /a\nbackend = ws://127.0.0.1:9000\ntls_verify = off\n", 1,
+               "[route a] sets tls_verify or tls_ca, which only apply to wss:// backends");
+  expect_error("[route a]\npath = /a\nbackend = tcp://127.0.0.1:9000\nforwarded = on\n", 1,
+               "[route a] sets forwarded, which only applies to ws:// and wss:// backends");
+  expect_error("[route a]\npath = /a\nbackend = wss://h\ntls_ca = /nonexistent/ca.pem\n", 4,
+               "cannot load CA certificates from /nonexistent/ca.pem");
+  expect_error("[route a]\npath = /a\nbackend = wss://h\ntls_verify = maybe\n", 4,
+               "bad tls_verify \"maybe\"; write on or off");
+}
+
+TEST(Config, WssBackend) {
+  Config cfg = parse_ok("[route a]\npath = /a\nbackend = wss://example.com/x\ntls_verify = off\n");
+  const BackendAddr& b = cfg.routes[0].backend;
+  EXPECT_EQ(b.kind, BackendAddr::Kind::kWss);
+  EXPECT_EQ(b.port, 443);
+  EXPECT_EQ(b.path, "/x");
+  EXPECT_FALSE(cfg.routes[0].tls_verify);
+  EXPECT_TRUE(parse_ok("[route a]\npath = /a\nbackend = wss://h:8443\n").routes[0].tls_verify);
 }
 
 TEST(Config, WebSocketBackends) {
@@ -443,7 +461,7 @@ TEST(Config, WebSocketBackends) {
                           "ws://h/p#f", "ws://[::1"}) {
     SCOPED_TRACE(bad);
     expect_error("[route a]\npath = /a\nbackend = " + std::string(bad) + "\n", 3,
-                 "write ws://HOST[:PORT][/PATH]");
+                 "write ws[s]://HOST[:PORT][/PATH]");
   }
   expect_error("[route a]\npath = /a\nbackend = echo\nforwarded = yes\n", 4,
                "bad forwarded \"yes\"; write on or off");
