@@ -6,9 +6,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use File::Temp qw(tempdir);
 use WsgateTest;
-use POSIX ();
 
-my $bin = $ENV{WSGATE} || "$FindBin::Bin/../build/wsgate";
+my $bin = $WsgateTest::BIN;
 my $dir = tempdir(CLEANUP => 1);
 
 sub write_conf {
@@ -81,10 +80,9 @@ like($out, qr/missing\.ini:0: cannot read: No such file/, 'and says why');
 {
   my $gw = wsgate("[route echo]\npath = /echo\nbackend = echo\n");
   my $second = wsgate("[route echo]\npath = /echo\nbackend = echo\n", port => $gw->port, wait => 0);
-  my $gone = wait_for(5, sub { waitpid($second->pid, POSIX::WNOHANG()) == $second->pid });
-  ok($gone, 'a second wsgate on a busy port exits');
-  is($? >> 8, 1, 'with status 1');
-  $second->{pid} = 0;
+  my $status = $second->wait_exit(5);
+  ok(defined $status, 'a second wsgate on a busy port exits');
+  is($status && $status >> 8, 1, 'with status 1');
   like($second->log_text, qr/cannot listen on 127\.0\.0\.1:\d+: Address already in use/,
     'and says the address is in use');
   ok(kill(0, $gw->pid), 'the first instance keeps running');

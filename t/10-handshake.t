@@ -6,8 +6,8 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use WsgateMojo;
 use Test::More;
-use IO::Select;
 use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(time sleep);
@@ -31,7 +31,7 @@ backend = echo
 
 [route tcp]
 path = /tcp
-backend = tcp://127.0.0.1:${\ $echo_backend->port }
+backend = ${\ $echo_backend->backend }
 
 [route proto]
 path = /proto
@@ -88,10 +88,8 @@ INI
 
 # Connects, sends an upgrade request and reads the answer: ($sock, $response).
 sub upgrade {
-  my ($path, %h) = @_;
-  my $s = raw_connect($gw->port);
-  raw_upgrade($s, $path, %h);
-  return ($s, read_http_response($s, 5));
+  my ($s, undef, $r) = ws_open($gw->port, @_);
+  return ($s, $r);
 }
 
 # Connects, sends raw bytes and reads the answer.
@@ -100,21 +98,6 @@ sub raw_request {
   my $s = raw_connect($port // $gw->port);
   send_all($s, $bytes);
   return ($s, read_http_response($s, 5));
-}
-
-# True once the peer has closed the connection (EOF or reset) with nothing more to read.
-sub tcp_closed {
-  my ($s, $rest) = @_;
-  return 0 if defined $rest && length $rest;
-  my $sel = IO::Select->new($s);
-  my $deadline = time + 5;
-  while ((my $left = $deadline - time) > 0) {
-    return 0 unless $sel->can_read($left);
-    my $n = sysread($s, my $junk, 65536);
-    return 1 unless $n;
-    return 0;
-  }
-  return 0;
 }
 
 # An HTTP error answer: the status, Connection: close, a body, and then the TCP close.
@@ -194,6 +177,18 @@ sub python_client {
   return \%out;
 }
 
+# Runs python_client on $path with $offer and checks its report, one [key, value, name] a check;
+# the whole report is shown after the first check that fails.
+sub python_expect {
+  my ($path, $offer, @checks) = @_;
+  my $py = python_client($gw->url($path), $offer);
+  my $shown = 0;
+  for my $c (@checks) {
+    my ($key, $want, $name) = @$c;
+    is($py->{$key}, $want, $name) or $shown++ or diag explain $py;
+  }
+}
+
 # ---- the 101 ----
 
 {
@@ -219,18 +214,16 @@ sub python_client {
 }
 
 {
-  my ($s, $r) = upgrade('/echo', Connection => 'keep-alive, UPGRADE');
-  echo_ok($s, $r, 'RFC 6455 4.2.1: Connection as a token list in any case (keep-alive, UPGRADE)');
-  ($s, $r) = upgrade('/echo', Upgrade => 'WebSocket');
-  echo_ok($s, $r, 'RFC 6455 4.2.1: Upgrade: WebSocket in any case');
-  ($s, $r) = upgrade('/echo', Upgrade => 'WEBSOCKET', Connection => 'upgrade');
-  echo_ok($s, $r, 'RFC 6455 4.2.1: Upgrade: WEBSOCKET, Connection: upgrade');
-  ($s, $r) = upgrade('/echo', 'X-Filler' => 'x' x 7800);
-  echo_ok($s, $r, 'a request head just under 8 KiB is accepted');
-  ($s, $r) = raw_request("GET /echo HTTP/1.1\r\nhost: localhost\r\nupgrade: websocket\r\n"
-    . "connection: upgrade\r\nsec-websocket-key: $KEY\r\nsec-websocket-version: 13\r\n\r\n");
-  echo_ok($s, $r, 'RFC 7230 3.2: header names are case-insensitive (all lower case)');
-  ($s, $r) = raw_request("GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+  echo_ok(upgrade('/echo', Connection => 'keep-alive, UPGRADE'),
+    'RFC 6455 4.2.1: Connection as a token list in any case (keep-alive, UPGRADE)');
+  echo_ok(upgrade('/echo', Upgrade => 'WebSocket'), 'RFC 6455 4.2.1: Upgrade: WebSocket in any case');
+  echo_ok(upgrade('/echo', Upgrade => 'WEBSOCKET', Connection => 'upgrade'),
+    'RFC 6455 4.2.1: Upgrade: WEBSOCKET, Connection: upgrade');
+  echo_ok(upgrade('/echo', 'X-Filler' => 'x' x 7800), 'a request head just under 8 KiB is accepted');
+  echo_ok(raw_request("GET /echo HTTP/1.1\r\nhost: localhost\r\nupgrade: websocket\r\n"
+      . "connection: upgrade\r\nsec-websocket-key: $KEY\r\nsec-websocket-version: 13\r\n\r\n"),
+    'RFC 7230 3.2: header names are case-insensitive (all lower case)');
+  my ($s, $r) = raw_request("GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
     . "Connection: keep-alive\r\nConnection: Upgrade\r\nSec-WebSocket-Key: $KEY\r\n"
     . "Sec-WebSocket-Version: 13\r\n\r\n");
   echo_ok($s, $r, 'RFC 7230 3.2.2: the upgrade token in a second Connection header line');
@@ -283,23 +276,16 @@ sub python_client {
   ok(!$got{timeout}, 'Mojo::UserAgent: the exchange finished in time');
 }
 
-{
-  my $py = python_client($gw->url('/echo'), '');
-  is($py->{text}, 'True', 'python3-websockets: text echo on the echo route')
-    or diag explain $py;
-  is($py->{binary}, 'True', 'python3-websockets: binary echo on the echo route');
-  is($py->{ext}, 'None', 'python3-websockets: its permessage-deflate offer is declined');
-  is($py->{close}, '1000', 'python3-websockets: close handshake completes with 1000');
-
-  $py = python_client($gw->url('/tcp'), '');
-  is($py->{binary}, 'True', 'python3-websockets: binary through a tcp:// backend comes back')
-    or diag explain $py;
-  is($py->{close}, '1000', 'python3-websockets: tcp route closes cleanly with 1000');
-
-  $py = python_client($gw->url('/refused'), '');
-  is($py->{status}, '502', 'python3-websockets: a refused backend is an HTTP 502, not a 101')
-    or diag explain $py;
-}
+python_expect('/echo', '',
+  [text => 'True', 'python3-websockets: text echo on the echo route'],
+  [binary => 'True', 'python3-websockets: binary echo on the echo route'],
+  [ext => 'None', 'python3-websockets: its permessage-deflate offer is declined'],
+  [close => '1000', 'python3-websockets: close handshake completes with 1000']);
+python_expect('/tcp', '',
+  [binary => 'True', 'python3-websockets: binary through a tcp:// backend comes back'],
+  [close => '1000', 'python3-websockets: tcp route closes cleanly with 1000']);
+python_expect('/refused', '',
+  [status => '502', 'python3-websockets: a refused backend is an HTTP 502, not a 101']);
 
 # ---- subprotocols ----
 
@@ -326,36 +312,31 @@ sub python_client {
   ($s, $r) = upgrade('/echo', 'Sec-WebSocket-Protocol' => 'chat');
   ok($r && $r->{status} == 101 && !exists $r->{headers}{'sec-websocket-protocol'},
     'RFC 6455 4.2.2: a route without protocols answers none');
-
-  my $py = python_client($gw->url('/proto'), 'foo,binary,chat');
-  is($py->{proto}, 'binary', 'python3-websockets: offer foo,binary,chat selects binary')
-    or diag explain $py;
-  is($py->{text}, 'True', 'python3-websockets: and the session echoes');
-  $py = python_client($gw->url('/proto'), 'foo');
-  is($py->{proto}, 'None', 'python3-websockets: offer of an unknown protocol gets none, no abort')
-    or diag explain $py;
-  is($py->{close}, '1000', 'python3-websockets: that session closes cleanly');
-  $py = python_client($gw->url('/proto'), '');
-  is($py->{proto}, 'None', 'python3-websockets: no offer gets no protocol') or diag explain $py;
 }
+python_expect('/proto', 'foo,binary,chat',
+  [proto => 'binary', 'python3-websockets: offer foo,binary,chat selects binary'],
+  [text => 'True', 'python3-websockets: and the session echoes']);
+python_expect('/proto', 'foo',
+  [proto => 'None', 'python3-websockets: offer of an unknown protocol gets none, no abort'],
+  [close => '1000', 'python3-websockets: that session closes cleanly']);
+python_expect('/proto', '', [proto => 'None', 'python3-websockets: no offer gets no protocol']);
 
 # ---- pipelined bytes ----
 
 {
-  my ($s, $r) = upgrade('/echo', -extra => client_frame(1, 'early bird') . client_frame(2, "\x00\x01"));
+  my ($s, $buf, $r) =
+    ws_open($gw->port, '/echo', -extra => client_frame(1, 'early bird') . client_frame(2, "\x00\x01"));
   is($r && $r->{status}, 101, 'RFC 6455 4.2.2: upgrade with frames pipelined in the same write');
-  my $buf = $r ? $r->{rest} : '';
-  my $f1 = read_frame($s, 5, \$buf);
-  my $f2 = read_frame($s, 5, \$buf);
+  my $f1 = read_frame($s, 5, $buf);
+  my $f2 = read_frame($s, 5, $buf);
   is($f1 && "$f1->{opcode}:$f1->{payload}", '1:early bird',
     'RFC 6455 4.2.2: a text frame pipelined after the head is echoed, not dropped');
   is($f2 && "$f2->{opcode}:$f2->{payload}", "2:\x00\x01", 'and so is the binary frame after it');
 
-  ($s, $r) = upgrade('/tcp', -extra => client_frame(2, 'to the backend'));
+  ($s, $buf, $r) = ws_open($gw->port, '/tcp', -extra => client_frame(2, 'to the backend'));
   is($r && $r->{status}, 101, 'upgrade to a tcp:// route with a pipelined frame');
-  $buf = $r ? $r->{rest} : '';
   my $got = '';
-  while (length $got < 14) { my $f = read_frame($s, 5, \$buf) or last; $got .= $f->{payload} }
+  while (length $got < 14) { my $f = read_frame($s, 5, $buf) or last; $got .= $f->{payload} }
   is($got, 'to the backend',
     'a frame pipelined while the backend connects reaches the backend and comes back');
 }
@@ -369,20 +350,23 @@ check_error(raw_request("GET  /echo HTTP/1.1\r\nHost: localhost\r\n\r\n"), 400,
 check_error(raw_request("GET /echo HTTP/1.0\r\nHost: localhost\r\nUpgrade: websocket\r\n"
     . "Connection: Upgrade\r\nSec-WebSocket-Key: $KEY\r\nSec-WebSocket-Version: 13\r\n\r\n"),
   400, 'RFC 6455 4.2.1: HTTP/1.0 upgrade');
-check_error(upgrade('/echo', Host => undef), 400, 'RFC 6455 4.2.1: missing Host');
-check_error(upgrade('/echo', 'Sec-WebSocket-Key' => undef), 400,
-  'RFC 6455 4.2.1: missing Sec-WebSocket-Key');
-check_error(upgrade('/echo', 'Sec-WebSocket-Key' => 'abc'), 400,
-  'RFC 6455 4.2.1: Sec-WebSocket-Key too short');
-check_error(upgrade('/echo', 'Sec-WebSocket-Key' => 'dGhlIHNhbXBsZSBub25jZQ'), 400,
-  'RFC 6455 4.2.1: Sec-WebSocket-Key without padding');
-check_error(upgrade('/echo', 'Sec-WebSocket-Key' => 'AAAAAAAAAAAAAAAAAAAAAAAAAAA='), 400,
-  'RFC 6455 4.2.1: Sec-WebSocket-Key decoding to 20 bytes');
-check_error(upgrade('/echo', 'Sec-WebSocket-Key' => '!!!!!!!!!!!!!!!!!!!!!!=='), 400,
-  'RFC 6455 4.2.1: Sec-WebSocket-Key that is not base64');
-check_error(upgrade('/echo', Connection => 'keep-alive'), 400,
-  'RFC 6455 4.2.1: Connection without the upgrade token');
-check_error(upgrade('/echo', Connection => undef), 400, 'RFC 6455 4.2.1: no Connection header');
+# [path, header => value (undef drops it) ...], the status, what is wrong.
+for my $c (
+  [['/echo', Host => undef], 400, 'missing Host'],
+  [['/echo', 'Sec-WebSocket-Key' => undef], 400, 'missing Sec-WebSocket-Key'],
+  [['/echo', 'Sec-WebSocket-Key' => 'abc'], 400, 'Sec-WebSocket-Key too short'],
+  [['/echo', 'Sec-WebSocket-Key' => 'dGhlIHNhbXBsZSBub25jZQ'], 400,
+    'Sec-WebSocket-Key without padding'],
+  [['/echo', 'Sec-WebSocket-Key' => 'AAAAAAAAAAAAAAAAAAAAAAAAAAA='], 400,
+    'Sec-WebSocket-Key decoding to 20 bytes'],
+  [['/echo', 'Sec-WebSocket-Key' => '!!!!!!!!!!!!!!!!!!!!!!=='], 400,
+    'Sec-WebSocket-Key that is not base64'],
+  [['/echo', Connection => 'keep-alive'], 400, 'Connection without the upgrade token'],
+  [['/echo', Connection => undef], 400, 'no Connection header'],
+) {
+  my ($req, $status, $what) = @$c;
+  check_error(upgrade(@$req), $status, "RFC 6455 4.2.1: $what");
+}
 check_error(upgrade('/nowhere'), 404, 'no route for the path');
 check_error(upgrade('/a'), 404, 'prefix /a/* does not match /a');
 {
@@ -429,10 +413,9 @@ check_error(upgrade('/echo', 'X-Big' => 'x' x 9000), 431,
     if ($want == 101) { echo_ok($s, $r, "RFC 6455 10.2: $what passes") }
     else { check_error($s, $r, 403, "RFC 6455 10.2: $what") }
   }
-  my ($s, $r) = upgrade('/echo', Origin => 'https://evil.com');
-  echo_ok($s, $r, 'RFC 6455 10.2: with no origins configured any Origin passes');
-  ($s, $r) = upgrade('/echo');
-  echo_ok($s, $r, 'RFC 6455 10.2: with no origins configured a missing Origin passes');
+  echo_ok(upgrade('/echo', Origin => 'https://evil.com'),
+    'RFC 6455 10.2: with no origins configured any Origin passes');
+  echo_ok(upgrade('/echo'), 'RFC 6455 10.2: with no origins configured a missing Origin passes');
 }
 
 # ---- errors: backend ----
@@ -497,34 +480,28 @@ is(served_by('/a/b/c?q=/x'), 'exact', 'route: query string ignored for exact rou
   my $g = wsgate("[route echo]\npath = /echo\nbackend = echo\n", server => "max_connections = 2\n");
   my @open;
   for my $i (1, 2) {
-    my $s = raw_connect($g->port);
-    raw_upgrade($s, '/echo');
-    my $r = read_http_response($s, 5);
+    my ($s, $buf, $r) = ws_open($g->port, '/echo');
     is($r && $r->{status}, 101, "max_connections = 2: session $i opens");
-    push @open, [$s, $r ? $r->{rest} : ''];
+    push @open, [$s, $buf];
   }
-  my $s3 = raw_connect($g->port);
-  raw_upgrade($s3, '/echo');
-  check_error($s3, read_http_response($s3, 5), 503, 'max_connections = 2: a third client');
+  my ($s3, undef, $r3) = ws_open($g->port, '/echo');
+  check_error($s3, $r3, 503, 'max_connections = 2: a third client');
   close $s3;  # wsgate counts a rejected connection until the client closes its end too
   for my $i (0, 1) {
     my ($s, $buf) = @{ $open[$i] };
     send_all($s, client_frame(1, "still here $i"));
-    my $f = read_frame($s, 5, \$buf);
+    my $f = read_frame($s, 5, $buf);
     is($f && $f->{payload}, "still here $i", 'max_connections = 2: session ' . ($i + 1)
       . ' still echoes after the 503');
-    $open[$i][1] = $buf;
   }
   my ($s, $buf) = @{ $open[0] };
   send_all($s, client_frame(8, pack('n', 1000)));
-  read_until_close($s, 5, \$buf);
+  read_until_close($s, 5, $buf);
   close $s;
   # The slot is free once the session is gone, which its access log line tells.
   wait_for(5, sub { $g->log_text =~ /route=echo .*status=101 .*close=1000/ });
   my $admitted = wait_for(5, sub {
-    my $c = raw_connect($g->port);
-    raw_upgrade($c, '/echo');
-    my $r = read_http_response($c, 5);
+    my ($c, undef, $r) = ws_open($g->port, '/echo');
     return 1 if $r && $r->{status} == 101;
     close $c;    # a 503 holds its slot until wsgate sees this close
     sleep 0.2;

@@ -6,10 +6,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use IO::Select;
 use POSIX ();
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(sleep);
 use WsgateTest;
 
 $SIG{PIPE} = 'IGNORE';
@@ -23,7 +22,7 @@ max_message_size = 16M
 
 [route tcp]
 path = /tcp
-backend = tcp://127.0.0.1:${\ $backend->port }
+backend = ${\ $backend->backend }
 max_message_size = 16M
 
 [route small]
@@ -39,29 +38,11 @@ INI
 # ---- helpers ----
 
 # Opens a WebSocket on $path: ($sock, \$buf) where $buf holds bytes read past the 101.
-sub ws_open {
+sub session {
   my ($path) = @_;
-  my $s = raw_connect($gw->port);
-  raw_upgrade($s, $path // '/echo');
-  my $r = read_http_response($s, 5);
+  my ($s, $buf, $r) = ws_open($gw->port, $path);
   die "no 101 on $path: " . ($r ? $r->{line} : 'nothing') unless $r && $r->{status} == 101;
-  my $buf = $r->{rest};
-  return ($s, \$buf);
-}
-
-# True once the peer closed TCP (EOF or reset) with nothing more to read.
-sub tcp_closed {
-  my ($s, $buf) = @_;
-  return 0 if length $$buf;
-  my $sel = IO::Select->new($s);
-  my $deadline = time + 5;
-  while ((my $left = $deadline - time) > 0) {
-    return 0 unless $sel->can_read($left);
-    my $n = sysread($s, my $junk, 65536);
-    return 1 unless $n;
-    return 0;
-  }
-  return 0;
+  return ($s, $buf);
 }
 
 # Expects a close frame with $code (undef: an empty close), then the TCP close.
@@ -75,7 +56,7 @@ sub expect_close {
 # Opens a fresh connection, sends $bytes, and expects close $code and the TCP close.
 sub fails_with {
   my ($path, $bytes, $code, $name) = @_;
-  my ($s, $buf) = ws_open($path);
+  my ($s, $buf) = session($path);
   send_all($s, $bytes);
   expect_close($s, $buf, $code, $name);
 }
@@ -200,7 +181,7 @@ fails_with('/echo', client_frame(1, "\xce", fin => 0) . client_frame(0, "\xba", 
     . client_frame(0, ('a' x 30) . "\xe2\x82"), 1007,
   'RFC 6455 8.1: valid split sequence, then a final fragment ending in half a euro sign -> 1007');
 {
-  my ($s, $buf) = ws_open('/echo');
+  my ($s, $buf) = session('/echo');
   send_all($s, client_frame(1, "\xce", fin => 0) . client_frame(0, "\xba", fin => 0)
     . client_frame(0, ('a' x 30) . "\xe2\x82", fin => 0) . client_frame(0, "\xac"));
   my $m = read_message($s, $buf);
@@ -222,7 +203,7 @@ fails_with('/small', client_frame(2, 'x' x 1500), 1009,
 fails_with('/dflt', client_frame(2, 'x' x 2049), 1009,
   'a route without max_message_size uses the [server] 2k: 2049 bytes -> 1009');
 {
-  my ($s, $buf) = ws_open('/small');
+  my ($s, $buf) = session('/small');
   send_all($s, client_frame(2, 'y' x 1024));
   my $m = read_message($s, $buf);
   is($m && length $m->{payload}, 1024, 'max_message_size = 1k: a 1024-byte message is echoed');
@@ -232,11 +213,11 @@ fails_with('/dflt', client_frame(2, 'x' x 2049), 1009,
   send_all($s, client_frame(9, 'p' x 125));
   my $f = read_frame($s, 5, $buf);
   is($f && $f->{opcode}, 10, 'control frames do not count toward max_message_size');
-  ($s, $buf) = ws_open('/dflt');
+  ($s, $buf) = session('/dflt');
   send_all($s, client_frame(2, 'y' x 1500));
   $m = read_message($s, $buf);
   is($m && length $m->{payload}, 1500, '[server] max_message_size = 2k: 1500 bytes are echoed');
-  ($s, $buf) = ws_open('/echo');
+  ($s, $buf) = session('/echo');
   send_all($s, client_frame(2, 'y' x 5000));
   $m = read_message($s, $buf);
   is($m && length $m->{payload}, 5000, 'route max_message_size = 16M above the [server] 2k: 5000 bytes echoed');
@@ -245,7 +226,7 @@ fails_with('/dflt', client_frame(2, 'x' x 2049), 1009,
 # ---- ping / pong ----
 
 {
-  my ($s, $buf) = ws_open('/echo');
+  my ($s, $buf) = session('/echo');
   send_all($s, client_frame(9, 'hello ping'));
   my $f = read_frame($s, 5, $buf);
   is($f && "$f->{opcode}:$f->{payload}", '10:hello ping', 'RFC 6455 5.5.2: ping -> pong with the same payload');
@@ -281,7 +262,7 @@ fails_with('/dflt', client_frame(2, 'x' x 2049), 1009,
 my @sizes = (0, 1, 125, 126, 127, 65535, 65536, 1 << 20, 4 << 20);
 for my $op (1, 2) {
   my $kind = $op == 1 ? 'text' : 'binary';
-  my ($s, $buf) = ws_open('/echo');
+  my ($s, $buf) = session('/echo');
   for my $len (@sizes) {
     my $data = $op == 1 ? utf8_text($len) : binary_data($len);
     my $pid = send_in_background($s, client_frame($op, $data));
@@ -320,7 +301,7 @@ for my $op (1, 2) {
 # ---- through a TCP echo backend ----
 
 {
-  my ($s, $buf) = ws_open('/tcp');
+  my ($s, $buf) = session('/tcp');
   for my $len (1, 125, 65536, 1 << 20, 4 << 20) {
     my $data = binary_data($len);
     my $pid = send_in_background($s, client_frame(2, $data));
@@ -345,7 +326,7 @@ for my $op (1, 2) {
 # ---- close handshake ----
 
 {
-  my ($s, $buf) = ws_open('/echo');
+  my ($s, $buf) = session('/echo');
   send_all($s, client_frame(8, pack('n', 1000) . 'bye'));
   my $f = read_frame($s, 5, $buf);
   is($f && $f->{opcode}, 8, 'RFC 6455 5.5.1: close 1000 "bye" is answered with a close frame');
@@ -355,12 +336,12 @@ for my $op (1, 2) {
   ok(tcp_closed($s, $buf), 'RFC 6455 7.1.1: wsgate then closes TCP (read returns EOF)');
 }
 {
-  my ($s, $buf) = ws_open('/echo');
+  my ($s, $buf) = session('/echo');
   send_all($s, client_frame(1, 'unfinished', fin => 0) . client_frame(8, pack('n', 1001)));
   expect_close($s, $buf, 1001, 'RFC 6455 5.4: a close inside a fragmented message is answered');
 }
 {
-  my ($s, $buf) = ws_open('/echo');
+  my ($s, $buf) = session('/echo');
   send_all($s, client_frame(8, pack('n', 1000)) . client_frame(1, 'too late'));
   my ($code, undef, $frames) = read_until_close($s, 5, $buf);
   is($code, 1000, 'RFC 6455 5.5.1: data after the client close frame ...');

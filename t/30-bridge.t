@@ -4,48 +4,19 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-BEGIN {
-  $ENV{MOJO_MAX_WEBSOCKET_SIZE} = 64 << 20;
-  # libev (Mojo::Reactor::EV) reaps every child, wsgate included; the fixture must reap it.
-  $ENV{MOJO_REACTOR} = "Mojo::Reactor::Poll";
-}
+use WsgateMojo;
 use Test::More;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Encode ();
 use POSIX ();
-use Mojo::UserAgent;
 use Mojo::IOLoop;
 use WsgateTest;
 
 my $dir = tempdir(CLEANUP => 1);
 
 # ---- helpers ----
-
-sub slurp {
-  my ($f) = @_;
-  open my $fh, '<:raw', $f or return undef;
-  local $/;
-  return scalar <$fh>;
-}
-
-# A backend that appends what it receives to $file (after $delay seconds of not reading) and, at
-# the end, writes "eof" (clean FIN) or "error: ..." to $file.end.
-sub recorder {
-  my ($file, $delay) = @_;
-  return start_server(sub {
-    my $c = shift;
-    sleep $delay if $delay;
-    open my $fh, '>>:raw', $file or die;
-    my $n;
-    while ($n = sysread($c, my $buf, 65536)) { syswrite($fh, $buf) }
-    close $fh;
-    open my $e, '>', "$file.end" or die;
-    print $e defined $n ? 'eof' : "error: $!";
-    close $e;
-  });
-}
 
 # A backend that runs $script->($sock) and then waits for the peer's EOF.
 sub scripted {
@@ -75,59 +46,6 @@ sub pattern {
   return substr($block x (int($n / 4096) + 1), 0, $n);
 }
 
-# Raw client: connects and upgrades; returns ($sock, \$buffer_after_head, $response).
-sub ws_open {
-  my ($port, $path, %h) = @_;
-  my $s = raw_connect($port);
-  raw_upgrade($s, $path, %h);
-  my $res = read_http_response($s, 5);
-  my $buf = $res ? $res->{rest} : '';
-  return ($s, \$buf, $res);
-}
-
-# Runs the Mojo loop until $cond is true or $secs pass; returns $cond's last value.
-sub run_until {
-  my ($secs, $cond) = @_;
-  my $deadline = time + $secs;
-  my $id = Mojo::IOLoop->recurring(0.01 => sub {
-    Mojo::IOLoop->stop if $cond->() || time > $deadline;
-  });
-  Mojo::IOLoop->start;
-  Mojo::IOLoop->remove($id);
-  return $cond->();
-}
-
-# Opens a Mojo WebSocket; returns a state hash that collects frames and the close.
-my $ua = Mojo::UserAgent->new(inactivity_timeout => 60, connect_timeout => 5);
-sub mojo_ws {
-  my ($url, $protocols) = @_;
-  my $st = { frames => [], data => '' };
-  my @args = ($url, $protocols ? ($protocols) : ());
-  $ua->websocket(@args => sub {
-    my (undef, $tx) = @_;
-    $st->{tx} = $tx;
-    unless ($tx->is_websocket) {
-      $st->{failed} = $tx->res->code // ($tx->error && $tx->error->{message}) // 'failed';
-      return;
-    }
-    $tx->on(frame => sub {
-      my (undef, $f) = @_;
-      push @{ $st->{frames} }, $f;
-      $st->{data} .= $f->[5] if $f->[4] <= 2;
-    });
-    $tx->on(finish => sub { (undef, $st->{code}, $st->{reason}) = @_; $st->{finished} = time });
-  });
-  run_until(10, sub { $st->{tx} });
-  return $st;
-}
-
-# True once Mojo has finished the session and also flushed its close reply and closed its socket
-# ('finish' fires before the reply is written).
-sub mojo_gone {
-  my ($st) = @_;
-  return $st->{finished} && !($st->{tx} && Mojo::IOLoop->stream($st->{tx}->connection));
-}
-
 sub data_frames { grep { $_->[4] <= 2 } @{ $_[0]{frames} } }
 
 # ---- backends and gateway ----
@@ -154,25 +72,23 @@ for my $ch (@chars) {
 # And one 4-byte character written a byte at a time.
 push @split_writes, "<\xf0", "\x9f", "\x98", "\x80>";
 $split_expect .= "<\xf0\x9f\x98\x80>";
-my $split = start_server(sub {
+my $split = scripted(sub {
   my $c = shift;
   for my $w (@split_writes) { send_all($c, $w); sleep 0.1 }
   shutdown($c, 1);
-  1 while sysread($c, my $buf, 65536);
 });
 my $bad = scripted(sub {
   send_all($_[0], "valid text \xe2\x9c\x93 ");
   sleep 0.3;
   send_all($_[0], "still \xff\xfe bad");
 });
-my $cut = start_server(sub {
+my $cut = scripted(sub {
   my $c = shift;
   send_all($c, "whole \xe2\x82\xac ");
   sleep 0.3;
   send_all($c, "then half a euro \xe2\x82");
   sleep 0.3;
   shutdown($c, 1);
-  1 while sysread($c, my $buf, 65536);
 });
 my $rst_reader = start_server(sub {
   my $c = shift;
@@ -182,12 +98,7 @@ my $rst_reader = start_server(sub {
   close $c;
 });
 my $eof_data = pattern(1 << 20, 3);
-my $eofsrv = start_server(sub {
-  my $c = shift;
-  send_all($c, $eof_data);
-  shutdown($c, 1);
-  1 while sysread($c, my $buf, 65536);
-});
+my $eofsrv = scripted(sub { send_all($_[0], $eof_data); shutdown($_[0], 1) });
 my $reset_data = pattern(64 << 10, 5);
 my $reset = start_server(sub {
   my $c = shift;
@@ -197,29 +108,23 @@ my $reset = start_server(sub {
   close $c;
 });
 
-sub tcp { 'tcp://127.0.0.1:' . $_[0]->port }
 my $ini = '';
 for my $r (
-  [exact => tcp($rec{exact}), 'binary'],
-  [close => tcp($rec{close}), 'binary'],
-  [vanish => tcp($rec{vanish}), 'binary'],
-  [pipeline => tcp($rec{pipeline}), 'binary'],
-  [pipeclose => tcp($rec{pipeclose}), 'binary'],
-  ['slow-vanish' => tcp($rec{'slow-vanish'}), 'binary'],
-  ['cut-utf8' => tcp($cut), 'text'],
-  ['rst-reader' => tcp($rst_reader), 'binary'],
-  ['echo-bin' => tcp($echo), 'binary'],
-  ['echo-txt' => tcp($echo), 'text'],
-  ['unix' => "unix:$dir/echo.sock", 'binary'],
-  ['hello-bin' => tcp($hello_bin), 'binary'],
-  ['hello-txt' => tcp($hello_txt), 'text'],
-  ['split' => tcp($split), 'text'],
-  ['bad-utf8' => tcp($bad), 'text'],
-  ['eof' => tcp($eofsrv), 'binary'],
-  ['reset' => tcp($reset), 'binary'],
+  (map { [$_ => $rec{$_}, 'binary'] } qw(exact close vanish pipeline pipeclose slow-vanish)),
+  ['cut-utf8' => $cut, 'text'],
+  ['rst-reader' => $rst_reader, 'binary'],
+  ['echo-bin' => $echo, 'binary'],
+  ['echo-txt' => $echo, 'text'],
+  ['unix' => $uecho, 'binary'],
+  ['hello-bin' => $hello_bin, 'binary'],
+  ['hello-txt' => $hello_txt, 'text'],
+  ['split' => $split, 'text'],
+  ['bad-utf8' => $bad, 'text'],
+  ['eof' => $eofsrv, 'binary'],
+  ['reset' => $reset, 'binary'],
 ) {
-  my ($name, $backend, $type) = @$r;
-  $ini .= "[route $name]\npath = /$name\nbackend = $backend\ntype = $type\n\n";
+  my ($name, $server, $type) = @$r;
+  $ini .= "[route $name]\npath = /$name\nbackend = ${\ $server->backend }\ntype = $type\n\n";
 }
 $ini .= "[route sub]\npath = /sub\nbackend = echo\nprotocols = binary, chat\n";
 my $gw = wsgate($ini);
@@ -492,9 +397,8 @@ PY
 
 # ---- bytes pipelined after the handshake ----
 {
-  my $s = raw_connect($port);
-  raw_upgrade($s, '/pipeline', -extra => client_frame(2, "pipelined ") . client_frame(1, "bytes"));
-  my $res = read_http_response($s, 5);
+  my ($s, undef, $res) =
+    ws_open($port, '/pipeline', -extra => client_frame(2, "pipelined ") . client_frame(1, "bytes"));
   is($res && $res->{status}, 101, 'pipelined request: 101');
   send_all($s, client_frame(2, " and later"));
   ok(wait_for(5, sub { (slurp("$dir/pipeline.rec") // '') eq "pipelined bytes and later" }),
@@ -506,12 +410,10 @@ PY
 # Handshake, a 100 kB message and a close frame in one write.
 {
   my $data = pattern(100_000, 29);
-  my $s = raw_connect($port);
-  raw_upgrade($s, '/pipeclose', -extra => client_frame(2, $data) . client_frame(8, pack('n', 1000)));
-  my $res = read_http_response($s, 5);
+  my ($s, $buf, $res) =
+    ws_open($port, '/pipeclose', -extra => client_frame(2, $data) . client_frame(8, pack('n', 1000)));
   is($res && $res->{status}, 101, 'request, message and close in one write: 101');
-  my $buf = $res ? $res->{rest} : '';
-  my ($code) = read_until_close($s, 5, \$buf);
+  my ($code) = read_until_close($s, 5, $buf);
   is($code, 1000, 'then the close reply');
   ok(wait_for(5, sub { -e "$dir/pipeclose.rec.end" }), 'the backend connection ends');
   ok((slurp("$dir/pipeclose.rec") // '') eq $data, 'after the whole pipelined message');

@@ -18,13 +18,6 @@ my $TOTAL = $TOTAL_MIB << 20;
 my $MAX_GROWTH_KIB = 16 * 1024;
 my $STALL = 3;    # seconds the receiving side does not read
 
-sub slurp {
-  my ($f) = @_;
-  open my $fh, '<:raw', $f or return undef;
-  local $/;
-  return scalar <$fh>;
-}
-
 sub spew {
   my ($f, $text) = @_;
   open my $fh, '>', "$f.tmp" or die "$f: $!";
@@ -33,25 +26,19 @@ sub spew {
   rename "$f.tmp", $f;
 }
 
-sub ws_open {
-  my ($port, $path) = @_;
-  my $s = raw_connect($port);
-  raw_upgrade($s, $path);
-  my $res = read_http_response($s, 5);
-  my $buf = $res ? $res->{rest} : '';
-  return ($s, \$buf, $res);
+# Samples the RSS of $pid once, raising $$peak to it if it is higher.
+sub sample_peak {
+  my ($pid, $peak) = @_;
+  my $r = rss_kib($pid);
+  $$peak = $r if $r > $$peak;
 }
 
-# Samples wsgate's RSS every 0.1 s for $secs; returns the peak.
+# Samples the RSS of $pid every 0.1 s for $secs; returns the peak.
 sub sample_rss {
   my ($pid, $secs) = @_;
   my $peak = 0;
   my $end = time + $secs;
-  while (time < $end) {
-    my $r = rss_kib($pid);
-    $peak = $r if $r > $peak;
-    sleep 0.1;
-  }
+  while (time < $end) { sample_peak($pid, \$peak); sleep 0.1 }
   return $peak;
 }
 
@@ -127,11 +114,11 @@ my $sink = start_server(sub {
 my $gw = wsgate(<<"INI");
 [route flood]
 path = /flood
-backend = tcp://127.0.0.1:${\ $flood->port}
+backend = ${\ $flood->backend }
 
 [route sink]
 path = /sink
-backend = tcp://127.0.0.1:${\ $sink->port}
+backend = ${\ $sink->backend }
 
 [route echo]
 path = /echo
@@ -140,18 +127,27 @@ INI
 my $port = $gw->port;
 my $pid = $gw->pid;
 
+# While the receiving side stalls: samples wsgate's RSS for $STALL s and reads the sender's
+# progress file, again 0.5 s later with $recheck; reports "$what ${STALL}s" with growth from $base
+# and how far $who got. Returns (RSS peak, bytes sent, bytes sent 0.5 s later).
+sub stall {
+  my ($base, $progress, $what, $who, $recheck) = @_;
+  my $peak = sample_rss($pid, $STALL);
+  my $sent = slurp($progress) // 0;
+  my $later;
+  if ($recheck) { sleep 0.5; $later = slurp($progress) // 0 }
+  diag sprintf('%s %ds: baseline RSS %d KiB, peak %d KiB (+%d KiB); %s got %.1f MiB out',
+    $what, $STALL, $base, $peak, $peak - $base, $who, $sent / 1048576);
+  return ($peak, $sent, $later);
+}
+
 # ---- (a) backend floods toward a client that does not read ----
 {
   my ($s, $buf, $res) = ws_open($port, '/flood');
   is($res && $res->{status}, 101, 'flood: 101');
   my $base = rss_kib($pid);
-  my $peak = sample_rss($pid, $STALL);
-  my $sent_while_stalled = slurp("$dir/flood.progress") // 0;
-  sleep 0.5;
-  my $sent_later = slurp("$dir/flood.progress") // 0;
-  diag sprintf('backend->client, client stalled %ds: baseline RSS %d KiB, peak %d KiB '
-      . '(+%d KiB); backend got %.1f MiB out', $STALL, $base, $peak, $peak - $base,
-    $sent_while_stalled / 1048576);
+  my ($peak, $sent_while_stalled, $sent_later) =
+    stall($base, "$dir/flood.progress", 'backend->client, client stalled', 'backend', 1);
   cmp_ok($peak - $base, '<', $MAX_GROWTH_KIB, 'RSS stays flat while the client does not read');
   cmp_ok($sent_while_stalled, '<', 64 << 20, 'wsgate stopped reading from the backend');
   is($sent_later, $sent_while_stalled, 'and the backend stays blocked');
@@ -159,10 +155,8 @@ my $pid = $gw->pid;
   my $md5 = Digest::MD5->new;
   my $read_peak = 0;
   my $t0 = time;
-  my ($got, $code, $frames) = drain_frames($s, $buf, $md5, 20, sub {
-    my $r = rss_kib($pid);
-    $read_peak = $r if $r > $read_peak;
-  });
+  my ($got, $code, $frames) =
+    drain_frames($s, $buf, $md5, 20, sub { sample_peak($pid, \$read_peak) });
   my $took = time - $t0;
   diag sprintf('client then read %d bytes in %d frames in %.2fs (%.0f MiB/s); RSS peak while '
       . 'reading %d KiB (+%d KiB)', $got, $frames, $took, $got / 1048576 / ($took || 1),
@@ -195,11 +189,8 @@ my $pid = $gw->pid;
     send_all($s, client_frame(8, pack('n', 1000)));
     POSIX::_exit(0);
   }
-  my $peak = sample_rss($pid, $STALL);
-  my $written = slurp("$dir/writer.progress") // 0;
-  diag sprintf('client->backend, backend stalled %ds: baseline RSS %d KiB, peak %d KiB '
-      . '(+%d KiB); client got %.0f MiB out', $STALL, $base, $peak, $peak - $base,
-    $written / 1048576);
+  my ($peak, $written) =
+    stall($base, "$dir/writer.progress", 'client->backend, backend stalled', 'client');
   cmp_ok($peak - $base, '<', $MAX_GROWTH_KIB, 'RSS stays flat while the backend does not read');
   cmp_ok($written, '<', 64 << 20, 'wsgate stopped reading from the client');
 
@@ -208,11 +199,7 @@ my $pid = $gw->pid;
   my $t0 = time;
   spew("$dir/go", 1);
   my $flow_peak = 0;
-  wait_for(60, sub {
-    my $r = rss_kib($pid);
-    $flow_peak = $r if $r > $flow_peak;
-    -e "$dir/sink.done";
-  });
+  wait_for(60, sub { sample_peak($pid, \$flow_peak); -e "$dir/sink.done" });
   diag sprintf('backend then read for %.2fs; RSS peak while flowing %d KiB (+%d KiB)',
     time - $t0, $flow_peak, $flow_peak - $base);
   waitpid($writer, 0);
@@ -242,12 +229,8 @@ my $pid = $gw->pid;
     }
     POSIX::_exit(0);
   }
-  my $peak = sample_rss($pid, $STALL);
-  my $written = slurp("$dir/echo.progress") // 0;
-  sleep 0.5;
-  my $written_later = slurp("$dir/echo.progress") // 0;
-  diag sprintf('echo route, client never reads, %ds: baseline RSS %d KiB, peak %d KiB (+%d KiB); '
-      . 'client got %.0f MiB out', $STALL, $base, $peak, $peak - $base, $written / 1048576);
+  my ($peak, $written, $written_later) =
+    stall($base, "$dir/echo.progress", 'echo route, client never reads,', 'client', 1);
   cmp_ok($peak - $base, '<', $MAX_GROWTH_KIB, 'echo: RSS stays flat');
   cmp_ok($written, '<', 64 << 20, 'echo: wsgate stopped reading from the client');
   is($written_later, $written, 'echo: and the client stays blocked');

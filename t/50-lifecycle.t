@@ -4,122 +4,24 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-BEGIN {
-  $ENV{MOJO_MAX_WEBSOCKET_SIZE} = 16 << 20;
-  # libev (Mojo::Reactor::EV) reaps every child, wsgate included; the fixture must reap it.
-  $ENV{MOJO_REACTOR} = "Mojo::Reactor::Poll";
-}
+use WsgateMojo;
 use Test::More;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
-use POSIX qw(WNOHANG);
 use IO::Select;
-use Mojo::UserAgent;
-use Mojo::IOLoop;
 use WsgateTest;
 
 my $dir = tempdir(CLEANUP => 1);
 
 # ---- helpers ----
 
-sub slurp {
-  my ($f) = @_;
-  open my $fh, '<:raw', $f or return undef;
-  local $/;
-  return scalar <$fh>;
-}
-
-# A backend that appends what it receives to $file (after an optional delay before reading) and
-# then writes "eof" or "error: ..." to $file.end.
-sub recorder {
-  my ($file, $delay) = @_;
-  return start_server(sub {
-    my $c = shift;
-    sleep $delay if $delay;
-    open my $fh, '>>:raw', $file or die;
-    my $n;
-    while ($n = sysread($c, my $buf, 65536)) { syswrite($fh, $buf) }
-    close $fh;
-    open my $e, '>', "$file.end" or die;
-    print $e defined $n ? 'eof' : "error: $!";
-    close $e;
-  });
-}
-
-sub ws_open {
-  my ($port, $path) = @_;
-  my $s = raw_connect($port);
-  raw_upgrade($s, $path);
-  my $res = read_http_response($s, 5);
-  my $buf = $res ? $res->{rest} : '';
-  return ($s, \$buf, $res);
-}
-
-sub run_until {
-  my ($secs, $cond) = @_;
-  my $deadline = time + $secs;
-  my $id = Mojo::IOLoop->recurring(0.01 => sub {
-    Mojo::IOLoop->stop if $cond->() || time > $deadline;
-  });
-  Mojo::IOLoop->start;
-  Mojo::IOLoop->remove($id);
-  return $cond->();
-}
-
-my $ua = Mojo::UserAgent->new(inactivity_timeout => 60, connect_timeout => 5);
-
-# Opens a Mojo WebSocket without waiting; the state hash collects frames and the close.
-sub mojo_start {
-  my ($url) = @_;
-  my $st = { frames => [], data => '', pings => 0 };
-  $ua->websocket($url => sub {
-    my (undef, $tx) = @_;
-    $st->{tx} = $tx;
-    return $st->{failed} = $tx->res->code // 'failed' unless $tx->is_websocket;
-    $st->{opened} = time;
-    $tx->on(frame => sub {
-      my (undef, $f) = @_;
-      push @{ $st->{frames} }, $f;
-      $st->{data} .= $f->[5] if $f->[4] <= 2;
-      $st->{pings}++ if $f->[4] == 9;
-    });
-    $tx->on(finish => sub { (undef, $st->{code}, $st->{reason}) = @_; $st->{finished} = time });
-  });
-  return $st;
-}
-
-# True once Mojo has finished the session and also flushed its close reply and closed its socket:
-# 'finish' fires before the reply is written, and stopping the loop right then would leave the
-# socket half-open, making wsgate wait for an EOF that never comes.
-sub mojo_gone {
-  my ($st) = @_;
-  return $st->{finished} && !($st->{tx} && Mojo::IOLoop->stream($st->{tx}->connection));
-}
-
-sub mojo_ws {
-  my $st = mojo_start(@_);
-  run_until(10, sub { $st->{tx} });
-  return $st;
-}
-
+# Sends $msg as a binary message and waits up to 5 s for it to come back; true if it did.
 sub mojo_echo {
   my ($st, $msg) = @_;
   $st->{data} = '';
   $st->{tx}->send({binary => $msg});
   run_until(5, sub { $st->{data} eq $msg || $st->{finished} });
   return $st->{data} eq $msg;
-}
-
-# Waits for the process to exit; returns (exit status, seconds) or (undef, seconds).
-sub wait_exit {
-  my ($gw, $secs) = @_;
-  my $t0 = time;
-  my $pid = $gw->pid;
-  my $done = wait_for($secs, sub { waitpid($pid, WNOHANG) == $pid });
-  my $status = $?;
-  return (undef, time - $t0) unless $done;
-  $gw->{pid} = 0;    # reaped here; the fixture has nothing left to stop
-  return ($status, time - $t0);
 }
 
 # ---- SIGTERM: close 1001 to every client, flush the backend, exit 0 ----
@@ -132,7 +34,7 @@ backend = echo
 
 [route tcp]
 path = /tcp
-backend = tcp://127.0.0.1:${\ $rec->port}
+backend = ${\ $rec->backend }
 INI
   my $a = mojo_ws($gw->url('/echo'));
   my $b = mojo_ws($gw->url('/tcp'));
@@ -156,7 +58,7 @@ INI
     . 'answered and closed, not left hanging') or diag $answer;
   like($answer, qr{^(HTTP/1\.1 5\d\d |$)}, 'with a 5xx or nothing, never a 101');
   close $half;
-  my ($status) = wait_exit($gw, 6);
+  my $status = $gw->wait_exit(6);
   diag sprintf('SIGTERM to exit: %.2fs', time - $t0);
   is($status, 0, 'wsgate exits 0');
   cmp_ok(time - $t0, '<', 3, 'within a few seconds') or diag $gw->log_text;
@@ -181,7 +83,7 @@ INI
   my $f = read_frame($s, 5, $buf);
   is($f && $f->{opcode}, 8, 'deaf client: gets a close frame');
   is($f && unpack('n', $f->{payload}), 1001, 'with 1001');
-  my ($status) = wait_exit($gw, 8);
+  my $status = $gw->wait_exit(8);
   diag sprintf('SIGTERM to exit with a deaf client: %.2fs', time - $t0);
   is($status, 0, 'wsgate still exits 0');
   cmp_ok(time - $t0, '<', 6, 'within a few seconds');
@@ -197,7 +99,7 @@ INI
   kill 'INT', $gw->pid;
   run_until(5, sub { mojo_gone($st) });
   is($st->{code}, 1001, 'SIGINT: the client receives close 1001');
-  my ($status) = wait_exit($gw, 6);
+  my $status = $gw->wait_exit(6);
   is($status, 0, 'SIGINT: exit 0');
   cmp_ok(time - $t0, '<', 3, 'SIGINT: within a few seconds') or diag $gw->log_text;
 }
@@ -208,7 +110,7 @@ INI
   my $gw = wsgate(<<"INI");
 [route idle-tcp]
 path = /idle-tcp
-backend = tcp://127.0.0.1:${\ $rec->port}
+backend = ${\ $rec->backend }
 idle_timeout = 1s
 
 [route idle-echo]
@@ -302,18 +204,31 @@ INI
 }
 
 # ---- access and error logs ----
+
+# Traffic for the logs of $g: a session on /tcp that echoes $msg ("$name: session works") and
+# closes with 1000, then a request for an unrouted path. Returns (the session's client port, the
+# unrouted request's client port, its response).
+sub log_traffic {
+  my ($g, $msg, $name) = @_;
+  my $st = mojo_ws($g->url('/tcp'));
+  my $cport = $st->{tx}->local_port;
+  ok(mojo_echo($st, $msg), "$name: session works");
+  $st->{tx}->finish(1000);
+  run_until(3, sub { mojo_gone($st) });
+  my ($s, undef, $res) = ws_open($g->port, '/nope');
+  my $nport = $s->sockport;
+  close $s;
+  return ($cport, $nport, $res);
+}
+
 {
   my $echo = tcp_echo_server();
   my $bport = $echo->port;
-  my $routes = "[route tcpecho]\npath = /tcp\nbackend = tcp://127.0.0.1:$bport\n";
+  my $routes = "[route tcpecho]\npath = /tcp\nbackend = ${\ $echo->backend }\n";
 
   # Default: both go to stderr.
   my $gw = wsgate($routes);
-  my $st = mojo_ws($gw->url('/tcp'));
-  my $cport = $st->{tx}->local_port;
-  ok(mojo_echo($st, 'x' x 1000), 'access log: session works');
-  $st->{tx}->finish(1000);
-  run_until(3, sub { mojo_gone($st) });
+  my ($cport, $nport, $res) = log_traffic($gw, 'x' x 1000, 'access log');
   my $line = qq{^\\S+ 127\\.0\\.0\\.1:$cport "/tcp" route=tcpecho backend=tcp://127\\.0\\.0\\.1:$bport }
     . q{status=101 duration=(\d+\.\d{3})s in=(\d+) out=(\d+) close=1000 };
   my $re = qr{$line}m;
@@ -324,25 +239,13 @@ INI
   cmp_ok($out // 0, '>', 1000, "out= counts the bytes sent to the client ($out)");
   ok(defined $dur && $dur < 10, "duration is plausible ($dur s)");
 
-  my $s = raw_connect($gw->port);
-  my $nport = $s->sockport;
-  raw_upgrade($s, '/nope');
-  my $res = read_http_response($s, 5);
   is($res && $res->{status}, 404, 'unrouted path: 404');
-  close $s;
   ok(wait_for(3, sub { $gw->log_text =~ /127\.0\.0\.1:$nport "\/nope" route=- backend=- status=404 / }),
     'access line for the 404');
 
   # access_log = off
   my $off = wsgate($routes, server => "access_log = off\n");
-  $st = mojo_ws($off->url('/tcp'));
-  ok(mojo_echo($st, 'quiet'), 'access_log = off: session works');
-  $st->{tx}->finish(1000);
-  run_until(3, sub { mojo_gone($st) });
-  $s = raw_connect($off->port);
-  raw_upgrade($s, '/nope');
-  read_http_response($s, 5);
-  close $s;
+  log_traffic($off, 'quiet', 'access_log = off');
   is($off->stop('TERM'), 0, 'access_log = off: clean stop');
   my $text = $off->log_text;
   like($text, qr/listening on/, 'the error log still goes to stderr');
@@ -351,15 +254,7 @@ INI
   # access_log and error_log to files
   my ($alog, $elog) = ("$dir/access.log", "$dir/error.log");
   my $files = wsgate($routes, server => "access_log = $alog\nerror_log = $elog\n");
-  $st = mojo_ws($files->url('/tcp'));
-  $cport = $st->{tx}->local_port;
-  ok(mojo_echo($st, 'to files'), 'logs to files: session works');
-  $st->{tx}->finish(1000);
-  run_until(3, sub { mojo_gone($st) });
-  $s = raw_connect($files->port);
-  raw_upgrade($s, '/nope');
-  read_http_response($s, 5);
-  close $s;
+  ($cport) = log_traffic($files, 'to files', 'logs to files');
   is($files->stop('TERM'), 0, 'logs to files: clean stop');
   my $a = slurp($alog) // '';
   my $e = slurp($elog) // '';

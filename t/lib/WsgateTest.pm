@@ -14,12 +14,13 @@ use Time::HiRes qw(sleep time);
 use MIME::Base64 qw(encode_base64);
 
 our @EXPORT = qw(
-  empty_port wsgate start_server tcp_echo_server
-  raw_connect raw_upgrade read_http_response client_frame read_frame
-  read_until_close send_all rss_kib wait_for
+  empty_port wsgate start_server tcp_echo_server recorder
+  raw_connect raw_upgrade read_http_response ws_open client_frame read_frame
+  read_until_close tcp_closed send_all rss_kib wait_for slurp
 );
 
-my $BIN = $ENV{WSGATE} || do {
+# The wsgate binary: $WSGATE, or build/wsgate in this checkout.
+our $BIN = $ENV{WSGATE} || do {
   my $here = __FILE__ =~ s{/t/lib/WsgateTest\.pm$}{}r;
   "$here/build/wsgate";
 };
@@ -82,6 +83,14 @@ sub stop {
   my ($self, $sig, $secs) = @_;
   return $self->{status} unless $self->{pid};
   kill $sig // 'TERM', $self->{pid};
+  return $self->wait_exit($secs);
+}
+
+# Waits up to $secs (default 10) for the process to exit and reaps it; returns the exit status,
+# or undef on timeout.
+sub wait_exit {
+  my ($self, $secs) = @_;
+  return $self->{status} unless $self->{pid};
   my $done = wait_for($secs // 10, sub { waitpid($self->{pid}, WNOHANG) == $self->{pid} });
   return undef unless $done;
   $self->{status} = $?;
@@ -140,6 +149,32 @@ sub tcp_echo_server {
   }, @_);
 }
 
+# A backend that appends what it receives to $file (after $delay seconds of not reading) and, at
+# the end, writes "eof" (clean FIN) or "error: ..." to $file.end.
+sub recorder {
+  my ($file, $delay) = @_;
+  return start_server(sub {
+    my $c = shift;
+    sleep $delay if $delay;
+    open my $fh, '>>:raw', $file or die;
+    my $n;
+    while ($n = sysread($c, my $buf, 65536)) { syswrite($fh, $buf) }
+    close $fh;
+    open my $e, '>', "$file.end" or die;
+    print $e defined $n ? 'eof' : "error: $!";
+    close $e;
+  });
+}
+
+# A file's bytes, or undef if it cannot be read (yet).
+sub slurp {
+  my ($f) = @_;
+  open my $fh, '<:raw', $f or return undef;
+  local $/;
+  return scalar <$fh>;
+}
+
+# Writes all of $data to $sock; false if a write fails.
 sub send_all {
   my ($sock, $data) = @_;
   while (length $data) {
@@ -184,6 +219,34 @@ sub read_http_response {
     $body = substr($rest, 0, $len, '');
   }
   return { status => $status, headers => \%h, body => $body, rest => $rest, line => $line };
+}
+
+# Connects to $port and upgrades on $path (%h as for raw_upgrade); returns
+# ($sock, \$bytes_read_past_the_head, $response or undef). Checking the status is the caller's job.
+sub ws_open {
+  my ($port, $path, %h) = @_;
+  my $s = raw_connect($port);
+  raw_upgrade($s, $path, %h);
+  my $res = read_http_response($s, 5);
+  my $buf = $res ? $res->{rest} : '';
+  return ($s, \$buf, $res);
+}
+
+# True once the peer has closed TCP (EOF or reset) with nothing more to read, within $secs
+# (default 5). $pending is what was already read and not consumed: a string or a reference to one.
+sub tcp_closed {
+  my ($s, $pending, $secs) = @_;
+  $pending = $$pending if ref $pending;
+  return 0 if defined $pending && length $pending;
+  my $sel = IO::Select->new($s);
+  my $deadline = time + ($secs // 5);
+  while ((my $left = $deadline - time) > 0) {
+    return 0 unless $sel->can_read($left);
+    my $n = sysread($s, my $junk, 65536);
+    return 1 unless $n;
+    return 0;
+  }
+  return 0;
 }
 
 # Sends an upgrade request for $path; %h adds or (with undef) removes headers.
@@ -283,6 +346,8 @@ package WsgateTest::Server;
 
 sub port { $_[0]{port} }
 sub path { $_[0]{path} }
+# The server as a route's backend value: tcp://127.0.0.1:PORT or unix:PATH.
+sub backend { $_[0]{path} ? "unix:$_[0]{path}" : "tcp://127.0.0.1:$_[0]{port}" }
 
 sub DESTROY {
   my $self = shift;
