@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -14,6 +15,7 @@
 namespace {
 constexpr int kStopDeadlineSec = 3;    // open sessions get this long to finish closing
 constexpr int kAcceptBackoffMs = 100;  // pause after accept() fails, e.g. out of descriptors
+constexpr int kAcceptWarnEverySec = 10;
 }  // namespace
 
 Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>& active)
@@ -105,12 +107,23 @@ void Worker::on_accept(evconnlistener*, int fd, sockaddr* addr, int, void* ctx) 
   w->sessions_ = s;
 }
 
-// accept() failed (most often EMFILE): pause this worker's listeners instead of spinning.
+// accept() failed (most often EMFILE): pause this worker's listeners instead of spinning, and
+// log once per kAcceptWarnEverySec rather than at every retry.
 void Worker::on_accept_error(evconnlistener*, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
   int e = EVUTIL_SOCKET_ERROR();
-  log_warn("worker %d: accept failed: %s; pausing accepts for %d ms", w->id_,
-           evutil_socket_error_to_string(e), kAcceptBackoffMs);
+  time_t now = time(nullptr);
+  if (now - w->last_accept_warn_ >= kAcceptWarnEverySec) {
+    log_warn(
+        "worker %d: accept failed: %s; pausing accepts for %d ms at a time (%llu more "
+        "failures since the last warning)",
+        w->id_, evutil_socket_error_to_string(e), kAcceptBackoffMs,
+        static_cast<unsigned long long>(w->accept_failures_));
+    w->last_accept_warn_ = now;
+    w->accept_failures_ = 0;
+  } else {
+    w->accept_failures_++;
+  }
   for (evconnlistener* l : w->listeners_) evconnlistener_disable(l);
   timeval tv = {0, kAcceptBackoffMs * 1000};
   evtimer_add(w->resume_ev_, &tv);

@@ -1,6 +1,8 @@
 // One worker thread: its own event_base, resolver, listeners and sessions.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -66,6 +68,8 @@ class Worker {
   event* deadline_ev_ = nullptr;
   Session* sessions_ = nullptr;
   bool stopping_ = false;
+  time_t last_accept_warn_ = 0;
+  uint64_t accept_failures_ = 0;  // since the last warning
   std::thread thread_;
 
   friend class Session;

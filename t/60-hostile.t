@@ -601,6 +601,7 @@ INI
   my $fails = () = $gw->log_text =~ /accept failed/g;
   diag(sprintf('fd exhaustion: %.3f s of CPU in 2 s at the limit; %d "accept failed" lines so far', $cpu, $fails));
   ok($cpu < 0.5, 'fd exhaustion: wsgate does not spin (< 0.5 s of CPU in 2 s)');
+  ok($fails <= 2, 'fd exhaustion: the warning is rate-limited, not logged at every 100 ms retry');
   ok(alive($gw), 'fd exhaustion: wsgate is still alive at the limit');
   ok($keep && session_echoes($keep, $keepbuf, 'at the limit'), 'fd exhaustion: the session opened before still echoes at the limit');
   close $_ for @c;
