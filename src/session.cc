@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -242,9 +244,11 @@ void Session::read_backend_answer() {
   for (const HeaderField& h : resp.headers) {
     if (has_token("connection, keep-alive, upgrade", h.name)) continue;
     if (has_token("content-length", h.name)) {
-      uint64_t n = 0;
-      for (char c : h.value) n = n * 10 + static_cast<uint64_t>(c - '0');
-      body_left_ = n;
+      std::string digits(h.value);
+      char* end = nullptr;
+      unsigned long long n = strtoull(digits.c_str(), &end, 10);
+      if (!digits.empty() && *end == '\0' && isdigit(static_cast<unsigned char>(digits[0])))
+        body_left_ = n;
     }
     evbuffer_add_printf(out, "%.*s: %.*s\r\n", static_cast<int>(h.name.size()), h.name.data(),
                         static_cast<int>(h.value.size()), h.value.data());
@@ -691,7 +695,11 @@ void Session::on_client_write(bufferevent* bev, void* ctx) {
     }
   } else if ((s->state_ == State::kOpen || s->state_ == State::kErrorBody) &&
              out_len(bev) <= kOutLow) {
-    if (s->backend_ && !s->backend_closing_) bufferevent_enable(s->backend_, EV_READ);
+    if (s->backend_ && !s->backend_closing_) {
+      bufferevent_enable(s->backend_, EV_READ);
+      // A relay stops inside a frame when the client is full; its rest is still buffered.
+      if (s->down_ && s->state_ == State::kOpen) s->process_backend(false);
+    }
     if (!(bufferevent_get_enabled(bev) & EV_READ)) {
       bufferevent_enable(bev, EV_READ);
       s->process_client();
