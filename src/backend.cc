@@ -65,7 +65,12 @@ std::string backend_error(bufferevent* bev) {
     ERR_error_string_n(tls, buf, sizeof buf);
     while (bufferevent_get_openssl_error(bev)) {
     }
-    return std::string("TLS: ") + buf;
+    std::string why = std::string("TLS: ") + buf;
+    // The verify result names the problem (host name mismatch, unknown CA, expiry ...).
+    SSL* ssl = bufferevent_openssl_get_ssl(bev);
+    long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    return why;
   }
   int e = EVUTIL_SOCKET_ERROR();
   return e ? evutil_socket_error_to_string(e) : "connection failed";
