@@ -4,11 +4,22 @@
 #include <event2/buffer.h>
 
 #include <cstddef>
+#include <cstdint>
 
-// Moves n bytes from src to the end of dst: whole chains are relinked, not copied.
+// Below this, bytes are copied into the destination's last chain instead of relinking chains:
+// relinking a chain that holds a few bytes would cost a whole allocation per piece, and a peer
+// sending tiny fragments could make memory per connection grow a thousandfold.
+constexpr size_t kSmallMove = 2048;
+
+// Moves n bytes from src to the end of dst: whole chains are relinked, small pieces copied.
 inline void move_bytes(evbuffer* src, evbuffer* dst, size_t n) {
-  if (n == evbuffer_get_length(src))
+  if (n <= kSmallMove) {
+    uint8_t tmp[kSmallMove];
+    evbuffer_remove(src, tmp, n);
+    evbuffer_add(dst, tmp, n);
+  } else if (n == evbuffer_get_length(src)) {
     evbuffer_add_buffer(dst, src);
-  else
+  } else {
     evbuffer_remove_buffer(src, dst, n);
+  }
 }

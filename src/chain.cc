@@ -6,12 +6,12 @@
 #include "frame.h"
 
 bool Filter::upstream(evbuffer* in, evbuffer* out) {
-  evbuffer_add_buffer(out, in);
+  move_bytes(in, out, evbuffer_get_length(in));
   return true;
 }
 
 bool Filter::downstream(evbuffer* in, evbuffer* out, bool /*eof*/) {
-  evbuffer_add_buffer(out, in);
+  move_bytes(in, out, evbuffer_get_length(in));
   return true;
 }
 

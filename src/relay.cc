@@ -32,7 +32,7 @@ DecodeError FrameRelay::relay(evbuffer* in, evbuffer* out, RelayObserver& observ
       in_message_ = true;
       fin_ = f.fin;
       remaining_ = f.len;
-      evbuffer_remove_buffer(in, out, f.size);
+      move_bytes(in, out, f.size);
       if (f.len == 0 && f.fin) {
         in_message_ = false;
         messages_++;
@@ -60,7 +60,7 @@ DecodeError FrameRelay::relay(evbuffer* in, evbuffer* out, RelayObserver& observ
       forward = observer.on_relay_control(f.opcode, p, n);
     }
     if (forward)
-      evbuffer_remove_buffer(in, out, total);
+      move_bytes(in, out, total);
     else
       evbuffer_drain(in, total);
   }

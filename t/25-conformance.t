@@ -1,0 +1,889 @@
+# RFC 6455 conformance regression, modelled on the case families of a conformance suite:
+# framing, pings/pongs, reserved bits, opcodes, fragmentation, UTF-8, close handling, and
+# limits/performance. Every case is a row of a table (frames to send, what must come back); each
+# runs on a fresh connection against the echo route and the tcp:// text and binary routes, once
+# with every stage in one write and once byte by byte (TCP_NODELAY, one byte per write).
+#
+# What "comes back" is judged from the client's side only:
+#  - echo route: the reassembled messages, in order, with their types; pongs in order;
+#  - tcp:// routes: message boundaries are not kept, so the concatenated payload bytes, the
+#    frame type of the route, and (type = text) that every single frame is valid UTF-8;
+#  - every route: the close code, then wsgate closing TCP, and that every frame wsgate sends is
+#    well formed (unmasked, no RSV, known opcode, minimal length, proper fragmentation).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Encode ();
+use Errno qw(EAGAIN EWOULDBLOCK EINTR);
+use POSIX ();
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(time sleep);
+use WsgateTest qw(wsgate tcp_echo_server raw_connect raw_upgrade read_http_response client_frame rss_kib);
+
+$SIG{PIPE} = 'IGNORE';
+my $T_START = time;
+
+my $backend = tcp_echo_server();
+my $tcp = 'tcp://127.0.0.1:' . $backend->port;
+my $gw = wsgate(<<"INI");
+[route echo]
+path = /echo
+backend = echo
+max_message_size = 32M
+
+[route text]
+path = /text
+backend = $tcp
+type = text
+max_message_size = 32M
+
+[route bin]
+path = /bin
+backend = $tcp
+type = binary
+max_message_size = 32M
+INI
+
+my %ROUTE = (
+  echo => { path => '/echo', label => 'echo' },
+  text => { path => '/text', label => 'tcp text', tcp => 1, op => 1 },
+  bin  => { path => '/bin', label => 'tcp binary', tcp => 1, op => 2 },
+);
+my @ALL_ROUTES = qw(echo text bin);
+
+# Byte-by-byte sending costs about 5 us a byte: a case of up to $BYTEWISE_ALL bytes (every frame of
+# up to 64 KiB + 1 of payload) goes wholly byte by byte; a larger one only its first
+# $BYTEWISE_HEAD bytes, then 64 KiB writes (the test name says so).
+my $BYTEWISE_ALL = 70_000;
+my $BYTEWISE_HEAD = 4096;
+
+# ---------------------------------------------------------------------------------------------
+# UTF-8 (RFC 3629), checked by deleting every well-formed character: anything left is invalid.
+my $U8 = qr/[\x00-\x7F]+|[\xC2-\xDF][\x80-\xBF]|\xE0[\xA0-\xBF][\x80-\xBF]|[\xE1-\xEC\xEE\xEF][\x80-\xBF]{2}
+  |\xED[\x80-\x9F][\x80-\xBF]|\xF0[\x90-\xBF][\x80-\xBF]{2}|[\xF1-\xF3][\x80-\xBF]{3}|\xF4[\x80-\x8F][\x80-\xBF]{2}/x;
+
+# Encode's strict UTF-8 is fast but also refuses noncharacters (U+FFFE, U+FFFF, ...), which
+# RFC 3629 allows: what it refuses is decided by the regex.
+sub valid_utf8 {
+  return 1 if eval { Encode::decode('UTF-8', $_[0], Encode::FB_CROAK | Encode::LEAVE_SRC); 1 };
+  (my $t = $_[0]) =~ s/$U8//g;
+  return $t eq '';
+}
+
+# Valid UTF-8 of exactly $len bytes mixing 1- to 4-byte characters, so that any cut of a stream
+# of it lands inside characters somewhere.
+sub utf8_text {
+  my ($len, $seed) = @_;
+  my $unit = "Hello-\xc2\xb5\@\xc3\x9f\xc3\xb6\xe2\x82\xac\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"
+    . "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbd\xef\xbf\xbd-" . chr(65 + ($seed // 0) % 26);
+  my $t = $unit x int($len / length $unit);
+  return $t . ('x' x ($len - length $t));
+}
+
+# $len bytes covering every byte value, varied by $seed.
+sub bin_data {
+  my ($len, $seed) = @_;
+  my $u = join '', map { chr(($_ * 167 + ($seed // 0)) & 0xff) } 0 .. 4095;
+  return substr($u x (int($len / 4096) + 1), 0, $len);
+}
+
+# Printable form of some bytes for diagnostics.
+sub show {
+  my ($b) = @_;
+  return 'undef' unless defined $b;
+  my $n = length $b;
+  my $s = substr($b, 0, 48) =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ger;
+  return $n > 48 ? "\"$s\"... ($n bytes)" : "\"$s\"";
+}
+
+# ---------------------------------------------------------------------------------------------
+# The client side of a connection: non-blocking writes in a chosen chunk size while the frames
+# wsgate sends are read and checked concurrently.
+
+sub conn_open {
+  my ($route) = @_;
+  my $s = raw_connect($gw->port);
+  raw_upgrade($s, $ROUTE{$route}{path});
+  my $r = read_http_response($s, 5);
+  die "no 101 on $ROUTE{$route}{path}: " . ($r ? $r->{line} : 'nothing') unless $r && $r->{status} == 101;
+  setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1) or die "TCP_NODELAY: $!";
+  $s->blocking(0);
+  my $st = {
+    sock => $s, buf => $r->{rest}, msgs => [], nmsgs => 0, curop => undef, cur => '',
+    pongs => [], pings => [], close => undef, eof => 0, reset => 0, bad => [],
+    data_bytes => 0, data => '', frame_ops => {},
+    concat => $ROUTE{$route}{tcp}, frame_utf8 => ($ROUTE{$route}{op} // 0) == 1,
+  };
+  drain_frames($st);
+  return $st;
+}
+
+sub bad { my ($st, $why) = @_; push @{ $st->{bad} }, $why if @{ $st->{bad} } < 10 }
+
+# One server frame.
+sub on_frame {
+  my ($st, $b0, $masked, $payload) = @_;
+  my ($fin, $rsv, $op) = ($b0 >> 7, ($b0 >> 4) & 7, $b0 & 15);
+  bad($st, 'RFC 6455 5.1: a server frame is masked') if $masked;
+  bad($st, "RFC 6455 5.2: a server frame has RSV=$rsv") if $rsv;
+  if ($st->{close}) { bad($st, "RFC 6455 5.5.1: a frame (opcode $op) after wsgate's close frame"); return }
+  if ($op >= 8) {
+    bad($st, "RFC 6455 5.5: control frame (opcode $op) with FIN=0") unless $fin;
+    bad($st, "RFC 6455 5.5: control frame of " . length($payload) . ' bytes') if length $payload > 125;
+    if ($op == 8) {
+      my $n = length $payload;
+      if ($n == 0) { $st->{close} = ['none', ''] }
+      elsif ($n == 1) { bad($st, 'RFC 6455 5.5.1: wsgate sent a 1-byte close payload'); $st->{close} = ['1 byte', ''] }
+      else {
+        my $reason = substr($payload, 2);
+        bad($st, 'RFC 6455 5.5.1: close reason is not UTF-8: ' . show($reason)) unless valid_utf8($reason);
+        $st->{close} = [unpack('n', $payload), $reason];
+      }
+    } elsif ($op == 9) {
+      push @{ $st->{pings} }, $payload;
+    } elsif ($op == 10) {
+      push @{ $st->{pongs} }, $payload;
+    } else {
+      bad($st, "RFC 6455 5.2: wsgate sent reserved control opcode $op");
+    }
+    return;
+  }
+  if ($op == 0) {
+    unless (defined $st->{curop}) { bad($st, 'RFC 6455 5.4: continuation frame with no message started'); return }
+  } elsif ($op == 1 || $op == 2) {
+    bad($st, 'RFC 6455 5.4: new data frame inside a fragmented message') if defined $st->{curop};
+    $st->{curop} = $op;
+    $st->{cur} = '';
+    $st->{frame_ops}{$op}++;
+  } else {
+    bad($st, "RFC 6455 5.2: wsgate sent reserved data opcode $op");
+    return;
+  }
+  add_payload($st, $payload, $fin);
+}
+
+sub add_payload {
+  my ($st, $payload, $fin) = @_;
+  $st->{data_bytes} += length $payload;
+  $st->{data} .= $payload if $st->{concat};
+  bad($st, 'type = text: a text frame is not valid UTF-8 on its own: ' . show($payload))
+    if $st->{frame_utf8} && $st->{curop} == 1 && !valid_utf8($payload);
+  $st->{cur} .= $payload;
+  return unless $fin;
+  my $m = [$st->{curop}, $st->{cur}];
+  $st->{curop} = undef;
+  $st->{cur} = '';
+  $st->{nmsgs}++;
+  bad($st, 'RFC 6455 8.1: wsgate sent a text message that is not UTF-8: ' . show($m->[1]))
+    if $m->[0] == 1 && !$st->{frame_utf8} && !valid_utf8($m->[1]);
+  if ($st->{on_msg}) { $st->{on_msg}->($m) } else { push @{ $st->{msgs} }, $m }
+}
+
+# Parses every complete frame in the read buffer. Runs of 1-byte unfinished continuation frames
+# (what the echo of 1-byte fragments looks like) are taken in one regex step.
+sub drain_frames {
+  my ($st) = @_;
+  my $b = \$st->{buf};
+  my $len = length $$b;
+  my $p = 0;
+  while ($len - $p >= 2) {
+    if (defined $st->{curop} && !$st->{close} && substr($$b, $p, 2) eq "\x00\x01") {
+      pos($$b) = $p;
+      if ($$b =~ /\G((?:\x00\x01[\x00-\xff]){2,})/g) {
+        my $run = $1;
+        $p += length $run;
+        add_payload($st, join('', unpack('(x2a)*', $run)), 0);
+        next;
+      }
+    }
+    my ($b0, $b1) = unpack('CC', substr($$b, $p, 2));
+    my ($l, $off) = ($b1 & 0x7f, 2);
+    if ($l == 126) {
+      last if $len - $p < 4;
+      ($l, $off) = (unpack('n', substr($$b, $p + 2, 2)), 4);
+      bad($st, "RFC 6455 5.2: non-minimal 16-bit length $l") if $l < 126;
+    } elsif ($l == 127) {
+      last if $len - $p < 10;
+      ($l, $off) = (unpack('Q>', substr($$b, $p + 2, 8)), 10);
+      bad($st, "RFC 6455 5.2: non-minimal 64-bit length $l") if $l < 65536;
+      if ($l > (64 << 20)) { bad($st, "absurd frame length $l"); $st->{eof} = 1; $p = $len; last }
+    }
+    my $masked = $b1 & 0x80;
+    my $key = '';
+    if ($masked) { last if $len - $p < $off + 4; $key = substr($$b, $p + $off, 4); $off += 4 }
+    last if $len - $p < $off + $l;
+    my $payload = substr($$b, $p + $off, $l);
+    $payload ^= substr($key x (int($l / 4) + 1), 0, $l) if $masked;
+    $p += $off + $l;
+    on_frame($st, $b0, $masked, $payload);
+  }
+  substr($$b, 0, $p, '') if $p;
+}
+
+# While a limits case runs, wsgate's resident set size is sampled every 50 ms from here.
+my %RSS = (pid => 0, peak => 0, at => 0);
+
+sub sample_rss {
+  return unless $RSS{pid} && time - $RSS{at} >= 0.05;
+  $RSS{at} = time;
+  my $r = rss_kib($RSS{pid});
+  $RSS{peak} = $r if $r > $RSS{peak};
+}
+
+# Reads what is there (waiting up to $secs for something); false once nothing more will come.
+sub read_some {
+  my ($st, $secs) = @_;
+  sample_rss();
+  return 0 if $st->{eof};
+  my $s = $st->{sock};
+  if ($secs > 0) {
+    my $rin = '';
+    vec($rin, fileno $s, 1) = 1;
+    my $n = select(my $rout = $rin, undef, undef, $secs);
+    return 1 if $n <= 0;
+  }
+  for (1 .. 8) {
+    my $r = sysread($s, $st->{buf}, 4 << 20, length $st->{buf});
+    if (!defined $r) {
+      last if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
+      $st->{eof} = 1;
+      $st->{reset} = "$!";
+      last;
+    }
+    if ($r == 0) { $st->{eof} = 1; last }
+    last if $r < (1 << 20);
+  }
+  drain_frames($st);
+  return !$st->{eof};
+}
+
+# Waits until $cond->($st) holds; false on timeout or EOF first.
+sub wait_until {
+  my ($st, $cond, $secs) = @_;
+  my $deadline = time + $secs;
+  until ($cond->($st)) {
+    my $left = $deadline - time;
+    return 0 if $left <= 0 || $st->{eof};
+    read_some($st, $left > 0.5 ? 0.5 : $left);
+  }
+  return 1;
+}
+
+# Sends $src (a string, or a code ref returning the next piece and undef at the end) in writes
+# of $chunk bytes (0: as large as the socket takes; 1: byte by byte for the first $bw bytes,
+# then 64 KiB) while reading. Returns '' or what went wrong.
+sub send_data {
+  my ($st, $src, $chunk, $secs, $bw) = @_;
+  $bw //= $BYTEWISE_ALL;
+  my $s = $st->{sock};
+  my ($pending, $gen) = ref $src ? ('', $src) : ($src, undef);
+  my ($sent, $since_read) = (0, 0);
+  my $deadline = time + ($secs // 30);
+  while (1) {
+    if ($pending eq '') {
+      last unless $gen;
+      $pending = $gen->();
+      last unless defined $pending;
+      next;
+    }
+    my $n = !$chunk ? length $pending : $chunk == 1 && $sent >= $bw ? 65536 : $chunk;
+    my $w = syswrite($s, $pending, $n);
+    if (defined $w) {
+      substr($pending, 0, $w, '');
+      $sent += $w;
+      $since_read += $w;
+      if ($since_read >= (256 << 10)) { read_some($st, 0); $since_read = 0 }
+      next;
+    }
+    return "write failed after $sent bytes: $!" unless $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
+    return "send stalled after $sent bytes" if time > $deadline;
+    # The socket is full: read while waiting for room, so that neither side blocks for good.
+    my ($rin, $win) = ('', '');
+    vec($rin, fileno $s, 1) = 1 unless $st->{eof};
+    vec($win, fileno $s, 1) = 1;
+    select(my $rout = $rin, my $wout = $win, undef, 0.5);
+    read_some($st, 0) if vec($rout, fileno $s, 1);
+    $since_read = 0;
+  }
+  read_some($st, 0);
+  return '';
+}
+
+# ---------------------------------------------------------------------------------------------
+# Case tables. A frame spec is { op, payload, fin, rsv } (TXT, BIN, CONT, PING, PONG, CLOSE, fr);
+# a stage is a list of specs and raw byte strings sent together; { wait => 'close' } and
+# { sleep => s } sit between stages.
+
+sub fr    { my ($op, $p, %o) = @_; return { op => $op, payload => $p // '', fin => $o{fin} // 1, rsv => $o{rsv} // 0 } }
+sub TXT   { fr(1, @_) }
+sub BIN   { fr(2, @_) }
+sub CONT  { fr(0, @_) }
+sub PING  { fr(9, @_) }
+sub PONG  { fr(10, @_) }
+sub CLOSE { fr(8, @_) }
+
+sub frame_bytes { my ($f) = @_; client_frame($f->{op}, $f->{payload}, fin => $f->{fin}, rsv => $f->{rsv}) }
+
+# One data frame's bytes cut at payload offsets, for a frame sent in several writes.
+sub frame_cut {
+  my ($f, @at) = @_;
+  my $bytes = frame_bytes($f);
+  my $h = length($bytes) - length($f->{payload});
+  my @out;
+  my $prev = 0;
+  for my $a (map({ $h + $_ } @at), length $bytes) { push @out, substr($bytes, $prev, $a - $prev); $prev = $a }
+  return @out;
+}
+
+my @CASES;
+my %FAMILY;    # family => { cases, runs, fail }
+
+# Adds a case. Fields: fam, sec, name, stages (or frames), close (expected code: a number or
+# 'none' for an empty close; absent for a valid exchange, which the test ends with close 1000),
+# echo/pongs (expected; derived from the frames for valid exchanges), routes, modes, secs.
+sub add_case {
+  my (%c) = @_;
+  $c{stages} //= [$c{frames}];
+  my (@msgs, @pongs, $cur, $curop, $sent, $bin);
+  ($sent, $bin) = ('', '');
+  for my $stage (@{ $c{stages} }) {
+    next unless ref $stage eq 'ARRAY';
+    for my $f (@$stage) {
+      next unless ref $f;
+      if ($f->{op} <= 2) {
+        $sent .= $f->{payload};
+        if ($f->{op}) { $curop = $f->{op}; $cur = '' }
+        $cur .= $f->{payload} if defined $cur;
+        $bin .= $f->{payload} if ($curop // 0) == 2;
+        if ($f->{fin} && defined $cur) { push @msgs, [$curop, $cur]; undef $cur }
+      } elsif ($f->{op} == 9) {
+        push @pongs, $f->{payload};
+      }
+    }
+  }
+  $c{sent} //= $sent;
+  if (!defined $c{close}) {
+    $c{echo} //= \@msgs;
+    $c{pongs} //= \@pongs;
+  }
+  $c{echo} //= [];
+  $c{pongs} //= [];
+  $c{routes} //= [@ALL_ROUTES];
+  # Binary data that is not UTF-8 would come back from the backend as bytes a text route
+  # rejects (1011): such cases do not run on the text route.
+  $c{routes} = [grep { $_ ne 'text' } @{ $c{routes} }] unless $c{force_routes} || valid_utf8($bin);
+  $c{modes} //= [0, 1];
+  $FAMILY{ $c{fam} }{cases}++;
+  push @CASES, \%c;
+}
+
+my $KOSME = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5";    # κόσμε
+
+# ---- Framing (5.2, 5.6): payload lengths across the 7-, 16- and 64-bit length forms ----
+for my $len (0, 1, 125, 126, 127, 128, 1000, 4096, 16384, 65535, 65536, 65537, 262144, 1 << 20) {
+  for my $op (1, 2) {
+    my $data = $op == 1 ? utf8_text($len, $len) : bin_data($len, $len);
+    add_case(fam => 'framing', sec => $len < 126 ? '5.2' : '5.2/5.6',
+      name => ($op == 1 ? 'text' : 'binary') . " message of $len bytes",
+      frames => [fr($op, $data)], modes => [0, 1, 997, 4096]);
+  }
+}
+for my $op (1, 2) {
+  add_case(fam => 'framing', sec => '5.2/5.6', name => ($op == 1 ? 'text' : 'binary') . ' message of 16 MiB in one frame',
+    frames => [fr($op, $op == 1 ? utf8_text(16 << 20, 7) : bin_data(16 << 20, 7))], secs => 30);
+}
+add_case(fam => 'framing', sec => '5.6', name => 'text, binary, text messages of 300 bytes back to back',
+  frames => [TXT(utf8_text(300, 1)), BIN(bin_data(300, 7) =~ tr/\x80-\xff/a-z/r), TXT(utf8_text(300, 2))],
+  modes => [0, 1, 997, 4096]);
+
+# ---- Pings and pongs (5.5.2, 5.5.3) ----
+add_case(fam => 'ping', sec => '5.5.2', name => 'ping with an empty payload -> empty pong', frames => [PING('')]);
+add_case(fam => 'ping', sec => '5.5.2', name => 'ping with a text payload -> same pong', frames => [PING('Hello, world!')]);
+add_case(fam => 'ping', sec => '5.5.2', name => 'ping with a binary payload -> same pong',
+  frames => [PING("\x00\xff\xfe\xfd\xfc\xfb\x00\xff")]);
+add_case(fam => 'ping', sec => '5.5.2', name => 'ping with a 125-byte binary payload -> same pong',
+  frames => [PING(bin_data(125, 3))]);
+add_case(fam => 'ping', sec => '5.5', name => 'ping with a 126-byte payload -> 1002, no pong',
+  frames => [PING('x' x 126)], close => 1002);
+{
+  my @cut = frame_cut(PING(bin_data(125, 9)), map { $_ * 10 } 1 .. 12);
+  add_case(fam => 'ping', sec => '5.5.2', name => '125-byte ping sent in 13 pieces with pauses -> pong',
+    stages => [map { ([$_], { sleep => 0.01 }) } @cut], pongs => [bin_data(125, 9)], echo => []);
+}
+add_case(fam => 'ping', sec => '5.5.2', name => '10 pings in a row -> 10 pongs in order',
+  frames => [map { PING("payload-$_") } 0 .. 9]);
+add_case(fam => 'ping', sec => '5.5.3', name => 'unsolicited empty pong is ignored',
+  frames => [PONG(''), TXT('after the pong')]);
+add_case(fam => 'ping', sec => '5.5.3', name => 'unsolicited pong with a payload is ignored',
+  frames => [PONG('unsolicited pong payload'), TXT('after')]);
+add_case(fam => 'ping', sec => '5.5.3', name => 'pong with a payload, then ping -> exactly one pong',
+  frames => [PONG('unsolicited'), PING('solicited')]);
+add_case(fam => 'ping', sec => '5.5', name => 'pong with a 126-byte payload -> 1002',
+  frames => [PONG('y' x 126)], close => 1002);
+add_case(fam => 'ping', sec => '5.5.2', name => 'pings between data messages are answered in place',
+  frames => [TXT('one'), PING('p1'), BIN('two'), PING('p2'), TXT('three')]);
+
+# ---- Reserved bits (5.2): no extension is negotiated, so any RSV bit fails with 1002 ----
+for my $rsv (1 .. 7) {
+  add_case(fam => 'rsv', sec => '5.2', name => "RSV=$rsv on a text frame -> 1002",
+    frames => [TXT('Hello', rsv => $rsv)], close => 1002);
+  add_case(fam => 'rsv', sec => '5.2', name => "RSV=$rsv on a binary frame -> 1002",
+    frames => [BIN("\x00\xff\xfe\xfd", rsv => $rsv)], close => 1002);
+  add_case(fam => 'rsv', sec => '5.2', name => "RSV=$rsv on a ping -> 1002, no pong",
+    frames => [PING('Hello', rsv => $rsv)], close => 1002);
+  add_case(fam => 'rsv', sec => '5.2', name => "RSV=$rsv on a close -> 1002",
+    frames => [CLOSE(pack('n', 1000), rsv => $rsv)], close => 1002);
+  add_case(fam => 'rsv', sec => '5.2', name => "RSV=$rsv on a continuation frame -> 1002",
+    frames => [TXT('Hel', fin => 0), CONT('lo', rsv => $rsv)], close => 1002);
+  add_case(fam => 'rsv', sec => '5.2', name => "text, then RSV=$rsv on a text frame, then ping -> echo, 1002, no pong",
+    frames => [TXT('Hello'), TXT('Hello', rsv => $rsv), PING('')], close => 1002, echo => [[1, 'Hello']]);
+}
+
+# ---- Opcodes (5.2): reserved non-control 3-7 and control 0xB-0xF ----
+for my $op (3 .. 7, 0xB .. 0xF) {
+  my $x = sprintf('0x%X', $op);
+  add_case(fam => 'opcode', sec => '5.2', name => "reserved opcode $x, empty -> 1002",
+    frames => [fr($op, '')], close => 1002);
+  add_case(fam => 'opcode', sec => '5.2', name => "reserved opcode $x with a payload -> 1002",
+    frames => [fr($op, 'reserved opcode payload')], close => 1002);
+  add_case(fam => 'opcode', sec => '5.2', name => "text, reserved opcode $x, ping -> echo, 1002, no pong",
+    frames => [TXT('Hello'), fr($op, 'x'), PING('')], close => 1002, echo => [[1, 'Hello']]);
+  add_case(fam => 'opcode', sec => '5.2', name => "reserved opcode $x inside a fragmented message -> 1002",
+    frames => [TXT('frag', fin => 0), fr($op, 'x'), CONT('ment')], close => 1002);
+}
+
+# ---- Fragmentation (5.4) ----
+add_case(fam => 'frag', sec => '5.4', name => 'text message in 2 fragments',
+  frames => [TXT('fragment1', fin => 0), CONT('fragment2')]);
+add_case(fam => 'frag', sec => '5.4', name => 'binary message in 2 fragments',
+  frames => [BIN("\x00\x01fragment1", fin => 0), CONT("fragment2\x7f")]);
+add_case(fam => 'frag', sec => '5.4', name => 'text message in 2 fragments with a pause between them',
+  stages => [[TXT('fragment1', fin => 0)], { sleep => 0.05 }, [CONT('fragment2')]]);
+for my $op (1, 2) {
+  my $k = $op == 1 ? 'text' : 'binary';
+  add_case(fam => 'frag', sec => '5.4', name => "$k message with an empty first fragment",
+    frames => [fr($op, '', fin => 0), CONT('payload')]);
+  add_case(fam => 'frag', sec => '5.4', name => "$k message with an empty middle fragment",
+    frames => [fr($op, 'pay', fin => 0), CONT('', fin => 0), CONT('load')]);
+  add_case(fam => 'frag', sec => '5.4', name => "$k message with an empty last fragment",
+    frames => [fr($op, 'payload', fin => 0), CONT('')]);
+  add_case(fam => 'frag', sec => '5.4', name => "$k message of 3 empty fragments",
+    frames => [fr($op, '', fin => 0), CONT('', fin => 0), CONT('')]);
+  add_case(fam => 'frag', sec => '5.4', name => "1 KiB $k message in 1-byte fragments",
+    frames => do {
+      my $d = $op == 1 ? utf8_text(1024, 5) : bin_data(1024, 5);
+      [fr($op, substr($d, 0, 1), fin => 0), (map { CONT(substr($d, $_, 1), fin => 0) } 1 .. 1022), CONT(substr($d, 1023, 1))];
+    });
+}
+add_case(fam => 'frag', sec => '5.4', name => '64 KiB text message in fragments of 1300 bytes',
+  frames => do {
+    my $d = utf8_text(65536, 13);
+    [map { fr($_ ? 0 : 1, substr($d, $_, 1300), fin => $_ + 1300 >= 65536) } grep { $_ % 1300 == 0 } 0 .. 65535];
+  });
+add_case(fam => 'frag', sec => '5.4', name => 'ping between 2 text fragments -> pong, message intact',
+  frames => [TXT('fragment1', fin => 0), PING('ping payload'), CONT('fragment2')]);
+add_case(fam => 'frag', sec => '5.4', name => 'text in 5 fragments with 2 pings between them, with pauses',
+  stages => [[TXT('fragment1', fin => 0)], { sleep => 0.02 }, [CONT('fragment2', fin => 0), PING('pongme 1!')],
+    { sleep => 0.02 }, [CONT('fragment3', fin => 0)], [PING('pongme 2!'), CONT('fragment4', fin => 0)],
+    { sleep => 0.02 }, [CONT('fragment5')]]);
+add_case(fam => 'frag', sec => '5.4', name => 'pong between fragments is ignored, message intact',
+  frames => [BIN('frag', fin => 0), PONG('x'), CONT('ment')]);
+add_case(fam => 'frag', sec => '5.4/5.5', name => 'fragmented ping -> 1002',
+  frames => [PING('fragment1', fin => 0), CONT('fragment2')], close => 1002);
+add_case(fam => 'frag', sec => '5.4/5.5', name => 'fragmented pong -> 1002',
+  frames => [PONG('fragment1', fin => 0), CONT('fragment2')], close => 1002);
+add_case(fam => 'frag', sec => '5.4/5.5', name => 'fragmented close -> 1002',
+  frames => [CLOSE(pack('n', 1000), fin => 0), CONT('bye')], close => 1002);
+add_case(fam => 'frag', sec => '5.4', name => 'continuation FIN=1 with nothing to continue, then text -> 1002',
+  frames => [CONT('non-continuation payload'), TXT('Hello, world!')], close => 1002);
+add_case(fam => 'frag', sec => '5.4', name => 'continuation FIN=0 with nothing to continue, then text -> 1002',
+  frames => [CONT('non-continuation payload', fin => 0), TXT('Hello, world!')], close => 1002);
+add_case(fam => 'frag', sec => '5.4', name => 'text in 2 fragments, then a continuation with nothing to continue -> echo, 1002',
+  frames => [TXT('fragment1', fin => 0), CONT('fragment2'), CONT('fragment3', fin => 0), TXT('fragment4')],
+  close => 1002, echo => [[1, 'fragment1fragment2']]);
+add_case(fam => 'frag', sec => '5.4', name => 'text start, then text (not continuation) -> 1002',
+  frames => [TXT('fragment1', fin => 0), TXT('fragment2')], close => 1002);
+add_case(fam => 'frag', sec => '5.4', name => 'text start, then binary -> 1002',
+  frames => [TXT('fragment1', fin => 0), BIN('fragment2')], close => 1002);
+add_case(fam => 'frag', sec => '5.4', name => 'binary start, then text FIN=0 -> 1002',
+  frames => [BIN('fragment1', fin => 0), TXT('fragment2', fin => 0), CONT('x')], close => 1002);
+# 4 MiB messages in fragments of 64 KiB, 1 MiB and 4 MiB, and with the first 64 KiB in 1-byte
+# fragments (then the rest in one).
+for my $op (1, 2) {
+  my $k = $op == 1 ? 'text' : 'binary';
+  my $d = $op == 1 ? utf8_text(4 << 20, 11) : bin_data(4 << 20, 11);
+  for my $fs (64 << 10, 1 << 20, 4 << 20) {
+    my @f;
+    for (my $o = 0; $o < length $d; $o += $fs) {
+      push @f, fr($o ? 0 : $op, substr($d, $o, $fs), fin => $o + $fs >= length $d);
+    }
+    add_case(fam => 'frag', sec => '5.4', name => "4 MiB $k message in fragments of " . ($fs >> 10) . ' KiB',
+      frames => \@f, secs => 30);
+  }
+  my @f64;
+  for (my $o = 0; $o < length $d; $o += 64) { push @f64, fr($o ? 0 : $op, substr($d, $o, 64), fin => $o + 64 >= length $d) }
+  add_case(fam => 'frag', sec => '5.4', name => "4 MiB $k message in 65,536 fragments of 64 bytes", frames => \@f64, secs => 30);
+  my @f = (fr($op, substr($d, 0, 1), fin => 0), map({ CONT(substr($d, $_, 1), fin => 0) } 1 .. 65535),
+    CONT(substr($d, 65536)));
+  add_case(fam => 'frag', sec => '5.4', name => "4 MiB $k message, first 64 KiB in 1-byte fragments",
+    frames => \@f, secs => 30);
+}
+
+# ---- UTF-8 (8.1, 5.6) ----
+my @VALID = (
+  ['κόσμε', $KOSME], ['Hello-µ@ßöäüàá-UTF-8!!', "Hello-\xc2\xb5\@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!"],
+  ['U+0080 and U+07FF', "\xc2\x80\xdf\xbf"], ['U+0800 and U+D7FF', "\xe0\xa0\x80\xed\x9f\xbf"],
+  ['U+E000, U+FFFD, U+FFFE, U+FFFF', "\xee\x80\x80\xef\xbf\xbd\xef\xbf\xbe\xef\xbf\xbf"],
+  ['4-byte U+10000 and U+1F600', "\xf0\x90\x80\x80\xf0\x9f\x98\x80"], ['U+10FFFF', "\xf4\x8f\xbf\xbf"],
+  ['U+FFFF alone', "\xef\xbf\xbf"], ['empty', ''],
+  ['noncharacters U+FDD0, U+1FFFE, U+10FFFE', "\xef\xb7\x90\xf0\x9f\xbf\xbe\xf4\x8f\xbf\xbe"],
+);
+for my $v (@VALID) {
+  my ($label, $t) = @$v;
+  add_case(fam => 'utf8', sec => '8.1', name => "valid text ($label) in one frame", frames => [TXT($t)]);
+  next if length $t < 2;
+  add_case(fam => 'utf8', sec => '5.6/8.1', name => "valid text ($label) split in 2 fragments at every byte boundary",
+    frames => [map { (TXT(substr($t, 0, $_), fin => 0), CONT(substr($t, $_))) } 1 .. length($t) - 1]);
+  add_case(fam => 'utf8', sec => '5.6/8.1', name => "valid text ($label) in 1-byte fragments",
+    frames => [TXT(substr($t, 0, 1), fin => 0), (map { CONT(substr($t, $_, 1), fin => 0) } 1 .. length($t) - 2),
+      CONT(substr($t, -1))]);
+}
+my @INVALID = (
+  ['lone continuation 0x80', "\x80"], ['lone continuation 0xBF', "\xbf"],
+  ['continuations 0x80 0xBF 0x80', "\x80\xbf\x80"], ['κόσμε then lone 0x80', "$KOSME\x80"],
+  ['overlong C0 AF', "\xc0\xaf"], ['overlong C1 BF', "\xc1\xbf"], ['overlong E0 80 AF', "\xe0\x80\xaf"],
+  ['overlong E0 9F BF', "\xe0\x9f\xbf"], ['overlong F0 80 80 AF', "\xf0\x80\x80\xaf"],
+  ['overlong F0 8F BF BF', "\xf0\x8f\xbf\xbf"], ['5-byte F8 88 80 80 80', "\xf8\x88\x80\x80\x80"],
+  ['6-byte FC 84 80 80 80 80', "\xfc\x84\x80\x80\x80\x80"],
+  ['surrogate ED A0 80', "\xed\xa0\x80"], ['surrogate ED AD BF', "\xed\xad\xbf"], ['surrogate ED B0 80', "\xed\xb0\x80"],
+  ['surrogate ED BF BF', "\xed\xbf\xbf"], ['surrogate pair ED A0 80 ED B0 80', "\xed\xa0\x80\xed\xb0\x80"],
+  ['above U+10FFFF: F4 90 80 80', "\xf4\x90\x80\x80"], ['F5 80 80 80', "\xf5\x80\x80\x80"], ['F7 BF BF BF', "\xf7\xbf\xbf\xbf"],
+  ['FE', "\xfe"], ['FF', "\xff"], ['FE FE FF FF', "\xfe\xfe\xff\xff"],
+  ['lonely start C2 then space', "\xc2 "], ['lonely start E0 then space', "\xe0 "], ['lonely start F0 then space', "\xf0 "],
+  ['truncated CE at the end', "abc\xce"], ['truncated E2 82 at the end', "abc\xe2\x82"],
+  ['truncated F0 9F 98 at the end', "abc\xf0\x9f\x98"],
+  ['κόσμε ED A0 80 "edited"', "$KOSME\xed\xa0\x80edited"],
+  ['overlong NUL C0 80', "\xc0\x80"], ['overlong NUL E0 80 80', "\xe0\x80\x80"],
+  ['incomplete sequences concatenated', "\xc0\xe0\x80\xf0\x80\x80\xdf\xef\xbf\xf7\xbf\xbf"],
+);
+for my $v (@INVALID) {
+  my ($label, $t) = @$v;
+  add_case(fam => 'utf8', sec => '8.1', name => "invalid text ($label) in one frame -> 1007",
+    frames => [TXT($t)], close => 1007);
+  add_case(fam => 'utf8', sec => '8.1', name => "invalid text ($label) in 1-byte fragments -> 1007",
+    frames => [TXT(substr($t, 0, 1), fin => length($t) == 1), (map { CONT(substr($t, $_, 1), fin => $_ == length($t) - 1) } 1 .. length($t) - 1)],
+    close => 1007);
+  add_case(fam => 'utf8', sec => '8.1', name => "valid text, then invalid text ($label) -> echo, 1007",
+    frames => [TXT('valid'), TXT($t), PING('')], close => 1007, echo => [[1, 'valid']]);
+}
+# A text route sends nothing that is not UTF-8: binary bytes that are not UTF-8 come back from the
+# echo backend and wsgate closes with 1011 (wsgate(8): "anything else closes with 1011").
+add_case(fam => 'utf8', sec => '8.1', name => 'type = text: a binary message of bytes that are not UTF-8 -> 1011, no frame sent',
+  frames => [BIN("\xfe" x 100)], close => 1011, routes => ['text'], force_routes => 1);
+add_case(fam => 'utf8', sec => '8.1', name => 'type = text: binary bytes ending inside a character are held back until it completes',
+  stages => [[BIN("abc\xe2\x82")], { sleep => 0.1 }, [BIN("\xac def")]], routes => ['text'], force_routes => 1);
+# Fail fast: the close 1007 must come as soon as the bad bytes are in, before the message ends.
+for my $bad (["\xed\xa0\x80", 'ED A0 80'], ["\xf4\x90\x80\x80", 'F4 90 80 80']) {
+  my ($x, $label) = @$bad;
+  add_case(fam => 'utf8', sec => '8.1', name => "fail fast: κόσμε | $label | edited in 3 fragments -> 1007 before the 3rd is sent",
+    stages => [[TXT($KOSME, fin => 0), CONT($x, fin => 0)], { wait => 'close' }, [CONT('edited')]], close => 1007);
+  add_case(fam => 'utf8', sec => '8.1', name => "fail fast: κόσμε $label edited as one frame in 3 writes -> 1007 before the 3rd",
+    stages => do {
+      my @c = frame_cut(TXT("$KOSME${x}edited"), length $KOSME, length($KOSME) + length $x);
+      [[$c[0]], [$c[1]], { wait => 'close' }, [$c[2]]];
+    }, close => 1007, sent => "$KOSME${x}edited");
+}
+add_case(fam => 'utf8', sec => '8.1', name => 'fail fast: κόσμε F4 | 90 | 80 80 edited in 3 fragments -> 1007 before the 3rd',
+  stages => [[TXT("$KOSME\xf4", fin => 0), CONT("\x90", fin => 0)], { wait => 'close' }, [CONT("\x80\x80edited")]],
+  close => 1007);
+add_case(fam => 'utf8', sec => '8.1', name => 'fail fast: κόσμε F4 90 80 80 edited as one frame cut inside the sequence -> 1007 before the rest',
+  stages => do {
+    my @c = frame_cut(TXT("$KOSME\xf4\x90\x80\x80edited"), length($KOSME) + 1, length($KOSME) + 2);
+    [[$c[0]], [$c[1]], { wait => 'close' }, [$c[2]]];
+  }, close => 1007, sent => "$KOSME\xf4\x90\x80\x80edited");
+add_case(fam => 'utf8', sec => '8.1', name => 'fail fast: 64 KiB frame with an invalid byte near its start -> 1007 before the rest',
+  stages => do {
+    my $p = 'ok' . "\xff" . ('a' x 65533);
+    my @c = frame_cut(TXT($p), 16);
+    [[$c[0]], { wait => 'close' }, [$c[1]]];
+  }, close => 1007, sent => 'ok' . "\xff" . ('a' x 65533));
+
+# ---- Close handling (7.4, 5.5.1) ----
+add_case(fam => 'close', sec => '5.5.1', name => 'close with no payload -> empty close', frames => [CLOSE('')], close => 'none');
+add_case(fam => 'close', sec => '5.5.1', name => 'close with a 1-byte payload -> 1002', frames => [CLOSE('0')], close => 1002);
+add_case(fam => 'close', sec => '5.5.1', name => 'close 1000 with no reason -> 1000', frames => [CLOSE(pack('n', 1000))], close => 1000);
+add_case(fam => 'close', sec => '5.5.1', name => 'close 1000 with reason "Hello World!" -> 1000',
+  frames => [CLOSE(pack('n', 1000) . 'Hello World!')], close => 1000);
+add_case(fam => 'close', sec => '5.5.1', name => 'close 1000 with a UTF-8 reason (κόσμε) -> 1000',
+  frames => [CLOSE(pack('n', 1000) . $KOSME)], close => 1000);
+add_case(fam => 'close', sec => '5.5', name => 'close 1000 with a 123-byte reason (125-byte payload) -> 1000',
+  frames => [CLOSE(pack('n', 1000) . ('*' x 123))], close => 1000);
+add_case(fam => 'close', sec => '5.5', name => 'close 1000 with a 124-byte reason (126-byte payload) -> 1002',
+  frames => [CLOSE(pack('n', 1000) . ('*' x 124))], close => 1002);
+add_case(fam => 'close', sec => '5.5.1/8.1', name => 'close reason with invalid UTF-8 -> 1007',
+  frames => [CLOSE(pack('n', 1000) . "$KOSME\xed\xa0\x80edited")], close => 1007);
+add_case(fam => 'close', sec => '5.5.1/8.1', name => 'close reason ending inside a UTF-8 sequence -> 1007',
+  frames => [CLOSE(pack('n', 1000) . "bye\xce")], close => 1007);
+for my $code (1000 .. 1003, 1007 .. 1014, 3000, 3999, 4000, 4999) {
+  add_case(fam => 'close', sec => '7.4.1', name => "valid close code $code -> echoed",
+    frames => [CLOSE(pack('n', $code) . 'reason')], close => $code);
+}
+for my $code (0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535) {
+  add_case(fam => 'close', sec => '7.4.1', name => "invalid close code $code -> 1002",
+    frames => [CLOSE(pack('n', $code) . 'reason')], close => 1002);
+}
+add_case(fam => 'close', sec => '5.5.1', name => 'text, then close -> echo, then close 1000',
+  frames => [TXT('Hello World!'), CLOSE(pack('n', 1000))], close => 1000, echo => [[1, 'Hello World!']]);
+add_case(fam => 'close', sec => '5.5.1', name => 'close, then close again -> a single close',
+  frames => [CLOSE(pack('n', 1000)), CLOSE(pack('n', 1001))], close => 1000);
+add_case(fam => 'close', sec => '5.5.1', name => 'close, then ping -> no pong',
+  frames => [CLOSE(pack('n', 1000)), PING('after close')], close => 1000);
+add_case(fam => 'close', sec => '5.5.1', name => 'close, then text -> data after the close is ignored',
+  frames => [CLOSE(pack('n', 1000)), TXT('after close')], close => 1000);
+add_case(fam => 'close', sec => '5.5.1', name => 'text fragment, close, last fragment -> close, no message',
+  frames => [TXT('fragment1', fin => 0), CLOSE(pack('n', 1000)), CONT('fragment2')], close => 1000);
+add_case(fam => 'close', sec => '5.5.1', name => '256 KiB text, close, ping -> echo, close 1000, no pong',
+  frames => [TXT(utf8_text(256 << 10, 4)), CLOSE(pack('n', 1000)), PING('after close')], close => 1000,
+  echo => [[1, utf8_text(256 << 10, 4)]]);
+
+# ---------------------------------------------------------------------------------------------
+
+sub mode_label {
+  my ($m, $total) = @_;
+  return 'one write' if $m == 0;
+  return $total > $BYTEWISE_ALL ? 'bytewise, first ' . ($BYTEWISE_HEAD >> 10) . ' KiB' : 'bytewise' if $m == 1;
+  return "writes of $m bytes";
+}
+
+sub msgs_show { join ', ', map { "$_->[0]:" . show($_->[1]) } @{ $_[0] } }
+
+sub run_case {
+  my ($c, $route, $mode) = @_;
+  my $R = $ROUTE{$route};
+  my $st = conn_open($route);
+  my $total = 0;
+  my @steps;
+  for my $stage (@{ $c->{stages} }) {
+    if (ref $stage eq 'ARRAY') {
+      my $b = join '', map { ref $_ ? frame_bytes($_) : $_ } @$stage;
+      $total += length $b;
+      push @steps, { send => $b };
+    } else {
+      push @steps, $stage;
+    }
+  }
+  my $name = "RFC 6455 $c->{sec} [$R->{label}, " . mode_label($mode, $total) . "]: $c->{name}";
+  my @why;
+  my $want_bytes = join '', map { $_->[1] } @{ $c->{echo} };
+  my $secs = $c->{secs} // 5;
+  # A valid exchange ends with the client's close 1000 once everything came back (a tcp:// route
+  # would drop backend data still on its way after the close).
+  unless (defined $c->{close}) {
+    my ($nm, $np) = (scalar @{ $c->{echo} }, scalar @{ $c->{pongs} });
+    push @steps, { wait => $R->{tcp}
+        ? sub { $_[0]{data_bytes} >= length($want_bytes) && @{ $_[0]{pongs} } >= $np }
+        : sub { $_[0]{nmsgs} >= $nm && @{ $_[0]{pongs} } >= $np }, what => 'the echo' },
+      { send => client_frame(8, pack('n', 1000)) };
+  }
+  for my $step (@steps) {
+    if (exists $step->{send}) {
+      my $err = send_data($st, $step->{send}, $mode, $secs + 20, $total > $BYTEWISE_ALL ? $BYTEWISE_HEAD : $total);
+      # Writes may fail once wsgate has failed the connection; that is not a fault.
+      push @why, $err if $err && !$st->{close} && !$st->{eof};
+    } elsif (exists $step->{sleep}) {
+      sleep $step->{sleep};
+      read_some($st, 0);
+    } elsif (ref $step->{wait} eq 'CODE') {
+      wait_until($st, $step->{wait}, $secs) or push @why, "timed out after ${secs}s waiting for $step->{what}";
+    } elsif ($step->{wait} eq 'close') {
+      wait_until($st, sub { $_[0]{close} }, 5)
+        or push @why, 'no close frame before the rest of the message was sent (not fail-fast)';
+    }
+    last if @why;
+  }
+  my $want_close = $c->{close} // 1000;
+  wait_until($st, sub { $_[0]{close} && $_[0]{eof} }, $secs);
+  my $got_close = $st->{close} ? $st->{close}[0] : 'no close frame';
+  push @why, "close: got $got_close" . ($st->{close} && length $st->{close}[1] ? " ($st->{close}[1])" : '')
+    . ", want $want_close" unless $got_close eq $want_close;
+  push @why, 'RFC 6455 7.1.1: wsgate did not close TCP after its close frame' if $st->{close} && !$st->{eof};
+  push @why, "TCP reset ($st->{reset}) instead of a clean close" if $st->{reset};
+  push @why, @{ $st->{bad} };
+  push @why, 'wsgate sent pings: ' . join(',', map { show($_) } @{ $st->{pings} }) if @{ $st->{pings} };
+  my ($gp, $wp) = (join(',', map { show($_) } @{ $st->{pongs} }), join(',', map { show($_) } @{ $c->{pongs} }));
+  push @why, "pongs: got [$gp], want [$wp]" unless $gp eq $wp;
+  if ($R->{tcp}) {
+    my @ops = grep { $_ != $R->{op} } keys %{ $st->{frame_ops} };
+    push @why, "data frames with opcode @ops on a type = " . ($R->{op} == 1 ? 'text' : 'binary') . ' route' if @ops;
+    if (!defined $c->{close}) {
+      push @why, 'payload bytes: got ' . show($st->{data}) . ', want ' . show($want_bytes) unless $st->{data} eq $want_bytes;
+    } else {
+      push @why, 'payload bytes ' . show($st->{data}) . ' are not a prefix of what was sent ' . show($c->{sent})
+        unless substr($c->{sent}, 0, length $st->{data}) eq $st->{data};
+    }
+  } else {
+    my $ok = @{ $st->{msgs} } == @{ $c->{echo} };
+    for my $i (0 .. $#{ $c->{echo} }) {
+      last unless $ok;
+      my ($g, $w) = ($st->{msgs}[$i], $c->{echo}[$i]);
+      $ok = $g->[0] == $w->[0] && $g->[1] eq $w->[1];
+    }
+    push @why, 'messages: got [' . msgs_show($st->{msgs}) . '], want [' . msgs_show($c->{echo}) . ']' unless $ok;
+  }
+  close $st->{sock};
+  my $F = $FAMILY{ $c->{fam} };
+  $F->{runs}++;
+  ok(!@why, $name) or do { $F->{fail}++; diag join "\n", @why };
+}
+
+# CONFORMANCE_FAMILIES=framing,utf8 runs only those families (limits included by name).
+my %ONLY = map { $_ => 1 } split /,/, $ENV{CONFORMANCE_FAMILIES} // '';
+for my $c (@CASES) {
+  next if %ONLY && !$ONLY{ $c->{fam} };
+  my $t0 = time;
+  for my $route (@{ $c->{routes} }) {
+    for my $mode (@{ $c->{modes} }) {
+      next if eval { run_case($c, $route, $mode); 1 };
+      fail("RFC 6455 $c->{sec} [$ROUTE{$route}{label}, " . mode_label($mode, 0) . "]: $c->{name}");
+      diag "died: $@";
+      $FAMILY{ $c->{fam} }{fail}++;
+    }
+  }
+  $FAMILY{ $c->{fam} }{secs} += time - $t0;
+  diag sprintf("%.2f s: %s", time - $t0, $c->{name}) if $ENV{CONFORMANCE_TIMES};
+}
+
+# ---------------------------------------------------------------------------------------------
+# Limits and performance (9.x): each case streams its frames while what comes back is read and
+# verified as it arrives; wsgate's time, CPU and peak RSS are reported.
+
+# CPU seconds (user + system) a process has used.
+sub cpu_secs {
+  my ($pid) = @_;
+  open my $fh, '<', "/proc/$pid/stat" or return 0;
+  my @f = split ' ', (<$fh> =~ s/^.*\) //r);
+  return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
+
+# Sends the frames $gen yields (without waiting for echoes) and checks what comes back: on the
+# echo route each message in turn with $check->($index, [$op, $payload]) (which returns '' or a
+# complaint) until $n came back; on a tcp:// route the concatenated bytes against $want. Then
+# closes with 1000. Returns the seconds from the first write to the last byte back.
+sub stream_case {
+  my ($name, $route, %o) = @_;
+  my $R = $ROUTE{$route};
+  my $st = conn_open($route);
+  my (@why, $count);
+  $count = 0;
+  if (!$R->{tcp}) {
+    $st->{on_msg} = sub {
+      my $err = $o{check}->($count++, $_[0]);
+      push @why, "message $count: $err" if $err && @why < 5;
+    };
+  }
+  my $done = $R->{tcp} ? sub { $_[0]{data_bytes} >= length $o{want} } : sub { $count >= $o{n} };
+  my $t0 = time;
+  my $cpu0 = cpu_secs($gw->pid);
+  my $rss0 = rss_kib($gw->pid);
+  %RSS = (pid => $gw->pid, peak => $rss0, at => 0);
+  my $err = send_data($st, $o{gen}, 0, $o{secs});
+  push @why, $err if $err;
+  wait_until($st, $done, $o{secs} - (time - $t0))
+    or push @why, $R->{tcp} ? "only $st->{data_bytes} of " . length($o{want}) . ' bytes came back' : "only $count of $o{n} messages came back";
+  my $took = time - $t0;
+  my $grew = $RSS{peak} - $rss0;
+  $RSS{pid} = 0;
+  diag sprintf('%s [%s]: %.2f s, of which wsgate used %.2f s of CPU; its RSS grew by %.1f MiB at most',
+    $name, $R->{label}, $took, cpu_secs($gw->pid) - $cpu0, $grew / 1024);
+  if ($R->{tcp}) {
+    push @why, 'payload bytes differ from what was sent (' . length($st->{data}) . ' bytes back)' unless $st->{data} eq $o{want};
+    my @ops = grep { $_ != $R->{op} } keys %{ $st->{frame_ops} };
+    push @why, "data frames with opcode @ops" if @ops;
+  }
+  send_data($st, client_frame(8, pack('n', 1000)), 0, 5);
+  wait_until($st, sub { $_[0]{close} && $_[0]{eof} }, 5);
+  my $got_close = $st->{close} ? $st->{close}[0] : 'no close frame';
+  push @why, "close: got $got_close, want 1000" unless $got_close eq '1000';
+  push @why, @{ $st->{bad} };
+  close $st->{sock};
+  $FAMILY{limits}{runs}++;
+  $FAMILY{limits}{secs} += $took;
+  ok(!@why, "RFC 6455 $o{sec} [$R->{label}, $o{writes}]: $name") or do { $FAMILY{limits}{fail}++; diag join "\n", @why };
+  return ($took, $grew);
+}
+
+if (!%ONLY || $ONLY{limits}) {
+  # A 16 MiB text message in 16,777,216 one-byte fragments: 112 MiB of frames. Each 64 KiB block
+  # starts with its number, so a lost, doubled or reordered block shows; multibyte characters
+  # are cut at every byte.
+  my $filler = utf8_text(65536 - 8, 0);
+  my @keys = map { pack('N', int rand 2**32) } 0 .. 63;
+  my $frames_of = sub {    # 1-byte continuation frames for $bytes
+    my ($bytes) = @_;
+    my $out = '';
+    my $i = 0;
+    for my $c (unpack('(a)*', $bytes)) {
+      my $k = $keys[$i++ & 63];
+      $out .= "\x00\x81" . $k . ($c ^ substr($k, 0, 1));
+    }
+    return $out;
+  };
+  my $filler_frames = $frames_of->($filler);
+  my $blocks = 256;
+  my $want = join '', map { sprintf('%08d', $_) . $filler } 0 .. $blocks - 1;
+  $FAMILY{limits}{cases}++;
+  for my $route (@ALL_ROUTES) {
+    my $b = 0;
+    my $gen = sub {
+      return undef if $b >= $blocks;
+      my $chunk = $frames_of->(sprintf('%08d', $b)) . $filler_frames;
+      substr($chunk, 0, 1, "\x01") if $b == 0;               # text, FIN=0
+      substr($chunk, -7, 1, "\x80") if $b == $blocks - 1;    # continuation, FIN=1
+      $b++;
+      return $chunk;
+    };
+    my ($took, $grew) = stream_case('a 16 MiB text message in 1-byte fragments comes back intact', $route,
+      sec => '5.4/9.x', writes => '448 KiB writes', gen => $gen, n => 1, want => $want, secs => 60,
+      check => sub { my ($i, $m) = @_; $m->[0] == 1 && $m->[1] eq $want ? '' : "opcode $m->[0], " . length($m->[1]) . ' bytes' });
+    cmp_ok($took, '<', 20, "RFC 6455 9.x [$ROUTE{$route}{label}]: the 16 MiB message in 1-byte fragments takes seconds (under 20 s)")
+      or $FAMILY{limits}{fail}++;
+    # wsgate holds at most 256 KiB of payload per direction before it stops reading; a tiny
+    # fragment must not cost it a heap block of its own.
+    cmp_ok($grew, '<', 16 << 10, "RFC 6455 9.x [$ROUTE{$route}{label}]: meanwhile wsgate's peak RSS grows by less than 16 MiB (in KiB)")
+      or $FAMILY{limits}{fail}++;
+  }
+
+  # 1000 text messages of 64 KiB, and 100 binary messages of 1 MiB, numbered.
+  my $text = utf8_text(65536 - 6, 3);
+  $FAMILY{limits}{cases}++;
+  for my $route (qw(echo text)) {
+    my $i = 0;
+    stream_case('1000 text messages of 64 KiB come back in order', $route,
+      sec => '9.x', writes => 'one write each', n => 1000, secs => 60,
+      gen => sub { $i < 1000 ? client_frame(1, sprintf('%06d', $i++) . $text) : undef },
+      want => join('', map { sprintf('%06d', $_) . $text } 0 .. 999),
+      check => sub { my ($k, $m) = @_; $m->[0] == 1 && $m->[1] eq sprintf('%06d', $k) . $text ? '' : "opcode $m->[0], " . show($m->[1]) });
+  }
+  my $bin = bin_data((1 << 20) - 4, 1);
+  $FAMILY{limits}{cases}++;
+  for my $route (qw(echo bin)) {
+    my $i = 0;
+    stream_case('100 binary messages of 1 MiB come back in order', $route,
+      sec => '9.x', writes => 'one write each', n => 100, secs => 60,
+      gen => sub { $i < 100 ? client_frame(2, pack('N', $i++) . $bin) : undef },
+      want => join('', map { pack('N', $_) . $bin } 0 .. 99),
+      check => sub { my ($k, $m) = @_; $m->[0] == 2 && $m->[1] eq pack('N', $k) . $bin ? '' : "opcode $m->[0], " . length($m->[1]) . ' bytes' });
+  }
+}
+
+ok(kill(0, $gw->pid), 'wsgate is still running after every case');
+
+for my $f (sort keys %FAMILY) {
+  my $F = $FAMILY{$f};
+  diag sprintf('%-8s %3d cases, %4d runs, %3d failed, %6.2f s', $f, $F->{cases}, $F->{runs} // 0, $F->{fail} // 0, $F->{secs} // 0);
+}
+diag sprintf('total %.1f s', time - $T_START);
+
+done_testing;
