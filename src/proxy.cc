@@ -71,6 +71,16 @@ std::string joined(const Request& req, std::string_view name) {
   return out;
 }
 
+// An RFC 7230 quoted-string: a client's Host cannot break out of it into other parameters.
+std::string quoted(std::string_view s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
 void add_field(evbuffer* out, std::string_view name, std::string_view value) {
   evbuffer_add(out, name.data(), name.size());
   evbuffer_add(out, ": ", 2);
@@ -137,7 +147,7 @@ void write_backend_request(evbuffer* out, const Request& req, const BackendAddr&
                          : std::string(client.ip);
   std::string fwd = joined(req, "Forwarded");
   if (!fwd.empty()) fwd += ", ";
-  fwd += "for=" + node + ";host=\"" + std::string(host) + "\";proto=" + proto;
+  fwd += "for=" + node + ";host=" + quoted(host) + ";proto=" + proto;
   add_field(out, "Forwarded", fwd);
   evbuffer_add(out, "\r\n", 2);
 }
@@ -147,7 +157,7 @@ bool parse_response(std::string_view head, Response& resp, const char** why) {
   size_t eol = head.find("\r\n");
   std::string_view line = head.substr(0, eol);
   if (eol == std::string_view::npos || line.size() < 12 || line.substr(0, 7) != "HTTP/1." ||
-      line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) {
+      line[7] < '0' || line[7] > '9' || line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) {
     *why = "malformed status line";
     return false;
   }
@@ -189,23 +199,34 @@ bool check_switching(const Response& resp, std::string_view key,
     *why = "backend's Sec-WebSocket-Accept does not match the key";
     return false;
   }
-  if (const HeaderField* p = find_header(resp.headers, "Sec-WebSocket-Protocol")) {
-    bool known = false;
-    for (std::string_view o : offered) known |= o == p->value;
-    if (!known) {
+  // Every field counts: a second field must not smuggle in what the first one leaves out.
+  std::string protocols, extensions;
+  size_t n_protocol = 0;
+  for (const HeaderField& h : resp.headers) {
+    if (iequals(h.name, "Sec-WebSocket-Protocol")) {
+      n_protocol++;
+      protocols.assign(h.value.data(), h.value.size());
+      out.protocol = h.value;
+    } else if (iequals(h.name, "Sec-WebSocket-Extensions") && !h.value.empty()) {
+      if (!extensions.empty()) extensions += ", ";
+      extensions.append(h.value.data(), h.value.size());
+      out.extensions = h.value;
+    }
+  }
+  if (n_protocol > 0) {
+    bool known = n_protocol == 1;
+    bool offered_it = false;
+    for (std::string_view o : offered) offered_it |= o == protocols;
+    if (!known || !offered_it) {
       *why = "backend chose a subprotocol the client did not offer";
       return false;
     }
-    out.protocol = p->value;
   }
-  if (const HeaderField* e = find_header(resp.headers, "Sec-WebSocket-Extensions")) {
-    std::vector<std::string_view> accepted = elements(e->value);
-    if (!accepted.empty() &&
-        (!deflate_offered || accepted.size() != 1 || !is_deflate(accepted[0]))) {
-      *why = "backend accepted an extension the client did not offer";
-      return false;
-    }
-    if (!accepted.empty()) out.extensions = accepted[0];
+  std::vector<std::string_view> accepted = elements(extensions);
+  if (!accepted.empty() && (!deflate_offered || accepted.size() != 1 || !is_deflate(accepted[0]))) {
+    *why = "backend accepted an extension the client did not offer";
+    return false;
   }
+  if (accepted.empty()) out.extensions = {};
   return true;
 }

@@ -630,15 +630,18 @@ void Session::tick() {
   if (l.idle_timeout_ms && ms_between(last_activity_, now) >= l.idle_timeout_ms)
     why = "idle timeout";
   if (!why && l.ping_interval_ms && ms_between(now, next_ping_) == 0) {
-    if (down_ && !down_->at_boundary()) {
+    if (ping_outstanding_) {
+      // A client still taking our data is alive, even if its pong waits behind that data.
+      if (bytes_out_ == bytes_out_at_ping_) why = "no pong within ping_interval";
+      bytes_out_at_ping_ = bytes_out_;
+      next_ping_ = add_ms(now, l.ping_interval_ms);
+    } else if (down_ && !down_->at_boundary()) {
       arm_timer(10);  // a relayed frame is half through; ping right after it
       return;
-    }
-    if (ping_outstanding_) {
-      why = "no pong within ping_interval";
     } else {
       codec_->encode_ping(bufferevent_get_output(client_), kPingPayload, sizeof kPingPayload - 1);
       ping_outstanding_ = true;
+      bytes_out_at_ping_ = bytes_out_;
       next_ping_ = add_ms(now, l.ping_interval_ms);
     }
   }

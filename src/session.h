@@ -145,4 +145,5 @@ class Session : public MessageSink {
   timeval next_ping_;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
+  uint64_t bytes_out_at_ping_ = 0;  // a client that keeps reading is not dead
 };
