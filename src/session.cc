@@ -364,6 +364,7 @@ void Session::process_backend(bool eof) {
   if (n) {
     uint8_t op = route_->config().type == MessageType::kText ? kOpText : kOpBinary;
     codec_->encode_data(bufferevent_get_output(client_), ready, n, op, true, true);
+    msgs_out_++;
   }
   if (out_len(client_) > kOutHigh) bufferevent_disable(backend_, EV_READ);
 }
@@ -377,8 +378,10 @@ void Session::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool 
     evbuffer_drain(src, n);
     return;
   }
+  msgs_in_ += fin;
   if (route_->config().backend.kind == BackendAddr::Kind::kEcho) {
     codec_->encode_data(bufferevent_get_output(client_), src, n, opcode, first, fin);
+    msgs_out_ += fin;
     return;
   }
   if (!backend_ || backend_closing_) {
@@ -661,12 +664,14 @@ void Session::write_access_log() {
   uint64_t ms = ms_between(start_, now);
   ::log_access(
       "%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
-      "close=%u \"%s\"",
+      "close=%u \"%s\" msgs=%llu/%llu",
       peer_, path_.empty() ? "-" : path_.c_str(), route_ ? route_->name().c_str() : "-",
       route_ ? route_->config().backend.text.c_str() : "-", status_,
       static_cast<unsigned long long>(ms / 1000), static_cast<unsigned long long>(ms % 1000),
       static_cast<unsigned long long>(bytes_in_), static_cast<unsigned long long>(bytes_out_),
-      close_code_, close_reason_.c_str());
+      close_code_, close_reason_.c_str(),
+      static_cast<unsigned long long>(up_ ? up_->messages() : msgs_in_),
+      static_cast<unsigned long long>(down_ ? down_->messages() : msgs_out_));
 }
 
 // ---- libevent callbacks ----

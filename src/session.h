@@ -145,5 +145,8 @@ class Session : public MessageSink {
   timeval next_ping_;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
-  uint64_t bytes_out_at_ping_ = 0;  // a client that keeps reading is not dead
+  uint64_t bytes_out_at_ping_ = 0;
+  uint64_t msgs_in_ = 0;  // data messages from the client (echo and TCP routes)
+  uint64_t msgs_out_ =
+      0;  // data messages to the client  // a client that keeps reading is not dead
 };

@@ -230,11 +230,13 @@ sub log_traffic {
   my $gw = wsgate($routes);
   my ($cport, $nport, $res) = log_traffic($gw, 'x' x 1000, 'access log');
   my $line = qq{^\\S+ 127\\.0\\.0\\.1:$cport "/tcp" route=tcpecho backend=tcp://127\\.0\\.0\\.1:$bport }
-    . q{status=101 duration=(\d+\.\d{3})s in=(\d+) out=(\d+) close=1000 };
+    . q{status=101 duration=(\d+\.\d{3})s in=(\d+) out=(\d+) close=1000 "[^"]*" msgs=(\d+)/(\d+)$};
   my $re = qr{$line}m;
   ok(wait_for(3, sub { $gw->log_text =~ $re }), 'access line: address, path, route, backend, '
     . 'status=101, close=1000') or diag $gw->log_text;
-  my ($dur, $in, $out) = $gw->log_text =~ $re;
+  my ($dur, $in, $out, $msgs_in, $msgs_out) = $gw->log_text =~ $re;
+  is($msgs_in, 1, 'msgs= counts the one message from the client');
+  cmp_ok($msgs_out // 0, '>=', 1, "msgs= counts the frames sent to the client ($msgs_out)");
   cmp_ok($in // 0, '>', 1000, "in= counts the client's bytes ($in)");
   cmp_ok($out // 0, '>', 1000, "out= counts the bytes sent to the client ($out)");
   ok(defined $dur && $dur < 10, "duration is plausible ($dur s)");

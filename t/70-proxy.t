@@ -549,6 +549,8 @@ my @upgrade = ('Upgrade: websocket', 'Connection: Upgrade, X-Hop',
   is($ev && $ev->{code}, 4001, 'the backend received the client\'s close answer');
   ok(wait_for(5, sub { $gw->log_text =~ m{"/root/bye" route=root .*status=101 .*close=4001 } }),
     'access log: close=4001') or diag $gw->log_text;
+  like($gw->log_text, qr{"/root/bye" route=root .*close=4001 "bye" msgs=1/0$}m,
+    'access log: msgs= counts relayed data messages per direction (1 in, 0 out)');
 }
 
 # ---- idle_timeout ----
