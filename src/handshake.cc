@@ -241,7 +241,7 @@ std::string websocket_accept(std::string_view key) {
 }
 
 void write_switching(evbuffer* out, std::string_view accept, std::string_view protocol,
-                     std::string_view extensions) {
+                     std::string_view extensions, std::string_view fields) {
   evbuffer_add_printf(out,
                       "HTTP/1.1 101 Switching Protocols\r\n"
                       "Upgrade: websocket\r\n"
@@ -254,5 +254,6 @@ void write_switching(evbuffer* out, std::string_view accept, std::string_view pr
   if (!extensions.empty())
     evbuffer_add_printf(out, "Sec-WebSocket-Extensions: %.*s\r\n",
                         static_cast<int>(extensions.size()), extensions.data());
+  evbuffer_add(out, fields.data(), fields.size());
   evbuffer_add(out, "\r\n", 2);
 }

@@ -51,6 +51,7 @@ int check_upgrade(const Request& req, Upgrade& up, const char** why);
 bool has_token(std::string_view value, std::string_view token);
 // Sec-WebSocket-Accept for a client's key.
 std::string websocket_accept(std::string_view key);
-// The 101 response; `protocol` and `extensions` are omitted when empty.
+// The 101 response; `protocol` and `extensions` are omitted when empty. `fields` holds more
+// header lines, each ending in CRLF.
 void write_switching(evbuffer* out, std::string_view accept, std::string_view protocol,
-                     std::string_view extensions = {});
+                     std::string_view extensions = {}, std::string_view fields = {});

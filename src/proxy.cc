@@ -35,29 +35,29 @@ bool is_deflate(std::string_view extension) {
   return iequals(trim(extension.substr(0, extension.find(';'))), "permessage-deflate");
 }
 
-// Fields wsgate writes itself, or that end at this hop (RFC 7230 section 6.1).
-bool is_rebuilt(std::string_view name, const Request& req, bool forwarded) {
-  static const char* const kHopByHop[] = {"Connection",
-                                          "Keep-Alive",
-                                          "Proxy-Connection",
-                                          "TE",
-                                          "Trailer",
-                                          "Transfer-Encoding",
-                                          "Upgrade",
-                                          "Proxy-Authorization",
-                                          "Proxy-Authenticate",
-                                          "Host",
-                                          "Content-Length"};
+// Fields that end at this hop (RFC 7230 section 6.1), including any named in Connection.
+bool is_hop_by_hop(std::string_view name, const std::vector<HeaderField>& fields) {
+  static const char* const kHopByHop[] = {
+      "Connection", "Keep-Alive", "Proxy-Connection",    "TE",
+      "Trailer",    "Upgrade",    "Proxy-Authorization", "Proxy-Authenticate"};
   for (const char* h : kHopByHop)
     if (iequals(name, h)) return true;
-  if (name.size() > 14 && iequals(name.substr(0, 14), "Sec-WebSocket-")) return true;
-  if (forwarded && (iequals(name, "X-Forwarded-For") || iequals(name, "X-Forwarded-Proto") ||
-                    iequals(name, "X-Forwarded-Host") || iequals(name, "Forwarded")))
-    return true;
-  // Connection may name further fields that end at this hop.
-  for (const HeaderField& h : req.headers)
+  for (const HeaderField& h : fields)
     if (iequals(h.name, "Connection") && has_token(h.value, name)) return true;
   return false;
+}
+
+bool is_websocket_field(std::string_view name) {
+  return name.size() > 14 && iequals(name.substr(0, 14), "Sec-WebSocket-");
+}
+
+// Fields of the client's request that wsgate writes itself or that end here.
+bool is_rebuilt(std::string_view name, const Request& req, bool forwarded) {
+  if (is_hop_by_hop(name, req.headers) || is_websocket_field(name) || iequals(name, "Host") ||
+      iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding"))
+    return true;
+  return forwarded && (iequals(name, "X-Forwarded-For") || iequals(name, "X-Forwarded-Proto") ||
+                       iequals(name, "X-Forwarded-Host") || iequals(name, "Forwarded"));
 }
 
 // Joins every value of a repeatable field with ", " (RFC 7230 section 3.2.2).
@@ -150,6 +150,17 @@ void write_backend_request(evbuffer* out, const Request& req, const BackendAddr&
   fwd += "for=" + node + ";host=" + quoted(host) + ";proto=" + proto;
   add_field(out, "Forwarded", fwd);
   evbuffer_add(out, "\r\n", 2);
+}
+
+void write_relayed_fields(evbuffer* out, const Response& resp, bool switching) {
+  for (const HeaderField& h : resp.headers) {
+    if (is_hop_by_hop(h.name, resp.headers)) continue;
+    // A 101 has no body, and wsgate writes the WebSocket fields itself.
+    if (switching && (is_websocket_field(h.name) || iequals(h.name, "Content-Length") ||
+                      iequals(h.name, "Transfer-Encoding")))
+      continue;
+    add_field(out, h.name, h.value);
+  }
 }
 
 bool parse_response(std::string_view head, Response& resp, const char** why) {

@@ -41,6 +41,9 @@ std::string deflate_offers(const Request& req);
 // X-Forwarded-For chain extended and X-Forwarded-Proto/-Host and Forwarded (RFC 7239) added.
 void write_backend_request(evbuffer* out, const Request& req, const BackendAddr& backend,
                            std::string_view protocols, const ClientInfo& client, bool forwarded);
+// Writes the end-to-end fields of a backend's answer (Set-Cookie and the like): hop-by-hop
+// fields dropped, and for a 101 also the WebSocket fields, which wsgate writes itself.
+void write_relayed_fields(evbuffer* out, const Response& resp, bool switching);
 // Parses a response head (status line and fields). Returns false with `why` if malformed.
 bool parse_response(std::string_view head, Response& resp, const char** why);
 // Checks a 101 against the client's key and offers. Returns false with `why` if it is not one

@@ -229,6 +229,12 @@ void Session::read_backend_answer() {
     }
     protocol_.assign(sw.protocol.data(), sw.protocol.size());
     extensions_.assign(sw.extensions.data(), sw.extensions.size());
+    // Set-Cookie and other end-to-end fields of the 101 go on to the client.
+    evbuffer* fields = evbuffer_new();
+    write_relayed_fields(fields, resp, true);
+    backend_fields_.resize(evbuffer_get_length(fields));
+    evbuffer_remove(fields, backend_fields_.data(), backend_fields_.size());
+    evbuffer_free(fields);
     evbuffer_drain(in, head);
     open();
     return;
@@ -241,18 +247,14 @@ void Session::read_backend_answer() {
   evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp.status,
                       static_cast<int>(resp.reason.size()), resp.reason.data());
   body_left_ = UINT64_MAX;
-  for (const HeaderField& h : resp.headers) {
-    if (has_token("connection, keep-alive, upgrade", h.name)) continue;
-    if (has_token("content-length", h.name)) {
-      std::string digits(h.value);
-      char* end = nullptr;
-      unsigned long long n = strtoull(digits.c_str(), &end, 10);
-      if (!digits.empty() && *end == '\0' && isdigit(static_cast<unsigned char>(digits[0])))
-        body_left_ = n;
-    }
-    evbuffer_add_printf(out, "%.*s: %.*s\r\n", static_cast<int>(h.name.size()), h.name.data(),
-                        static_cast<int>(h.value.size()), h.value.data());
+  if (const HeaderField* len = find_header(resp.headers, "Content-Length")) {
+    std::string digits(len->value);
+    char* end = nullptr;
+    unsigned long long n = strtoull(digits.c_str(), &end, 10);
+    if (!digits.empty() && *end == '\0' && isdigit(static_cast<unsigned char>(digits[0])))
+      body_left_ = n;
   }
+  write_relayed_fields(out, resp, false);
   evbuffer_add(out, "Connection: close\r\n\r\n", 21);
   evbuffer_drain(in, head);
   state_ = State::kErrorBody;
@@ -287,7 +289,9 @@ void Session::reject(int status, const char* why) {
 void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
-  write_switching(bufferevent_get_output(client_), accept_, protocol_, extensions_);
+  write_switching(bufferevent_get_output(client_), accept_, protocol_, extensions_,
+                  backend_fields_);
+  backend_fields_.clear();
   accept_.clear();
   if (route_->config().backend.websocket()) {
     bool deflate = !extensions_.empty();

@@ -132,7 +132,8 @@ class Session : public MessageSink {
   RelayWatch down_watch_{*this, false};
   std::vector<std::string> offered_;  // subprotocols offered to the backend
   std::string client_key_;
-  std::string extensions_;  // agreed with the backend and relayed to the client
+  std::string extensions_;      // agreed with the backend and relayed to the client
+  std::string backend_fields_;  // other fields of the backend's 101, for the client
   bool deflate_offered_ = false;
   bool client_close_seen_ = false;
   bool backend_close_seen_ = false;

@@ -106,6 +106,7 @@ async def main():
     async with websockets.serve(handler, "127.0.0.1", port, create_protocol=Proto,
                                 process_request=process_request,
                                 subprotocols=["chat", "superchat"], max_size=None,
+                                extra_headers=[("Set-Cookie", "sid=from-backend")],
                                 compression=compression, ping_interval=None, close_timeout=2):
         await asyncio.Future()
 
@@ -336,6 +337,8 @@ sub tag { my $p = shift; $p . '?t=' . ++$tag }
   my $path = tag('/root/frag');
   my ($s, $buf, $res) = ws_open($port, $path);
   is($res && $res->{status}, 101, 'raw client: 101 through the proxy');
+  is($res && $res->{headers}{'set-cookie'}, 'sid=from-backend',
+    "the backend's Set-Cookie on its 101 reaches the client");
   send_all($s, client_frame(1, 'Hel', fin => 0)
       . client_frame(9, 'mid-message ping')
       . client_frame(0, 'lo, ', fin => 0)

@@ -493,3 +493,30 @@ TEST(CheckSwitching, DeflateOfferedButNotTaken) {
 }
 
 }  // namespace
+
+// ---- write_relayed_fields ----
+
+std::string relayed(const Response& resp, bool switching) {
+  evbuffer* out = evbuffer_new();
+  write_relayed_fields(out, resp, switching);
+  std::string s(evbuffer_get_length(out), '\0');
+  evbuffer_copyout(out, &s[0], s.size());
+  evbuffer_free(out);
+  return s;
+}
+
+TEST(WriteRelayedFields, SwitchingKeepsEndToEndFieldsOnly) {
+  auto r = response(switching(
+      "Set-Cookie: sid=1\r\nSec-WebSocket-Protocol: chat\r\nKeep-Alive: 5\r\n"
+      "Connection: X-Private\r\nX-Private: secret\r\nContent-Length: 0\r\nServer: be\r\n"));
+  ASSERT_TRUE(r->ok) << r->why;
+  EXPECT_EQ("Set-Cookie: sid=1\r\nServer: be\r\n", relayed(r->resp, true));
+}
+
+TEST(WriteRelayedFields, RefusalKeepsBodyFraming) {
+  auto r = response(
+      "HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 4\r\n"
+      "WWW-Authenticate: Basic\r\nUpgrade: websocket\r\n\r\n");
+  ASSERT_TRUE(r->ok) << r->why;
+  EXPECT_EQ("Content-Length: 4\r\nWWW-Authenticate: Basic\r\n", relayed(r->resp, false));
+}
