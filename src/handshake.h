@@ -37,6 +37,10 @@ struct Upgrade {
   std::vector<std::string_view> protocols;  // the client's offer, in its order
 };
 
+// ASCII case-insensitive equality, as HTTP compares field names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+// Without leading and trailing spaces and tabs (RFC 7230's OWS).
+std::string_view trim_ows(std::string_view s);
 // The first field with this name (any case), or null.
 const HeaderField* find_header(const std::vector<HeaderField>& fields, std::string_view name);
 // Parses header lines up to the blank line. Returns 0, or 400/431 and `why`.

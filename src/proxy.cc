@@ -8,22 +8,12 @@
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Splits a comma-separated field value into trimmed, non-empty elements.
 std::vector<std::string_view> elements(std::string_view list) {
   std::vector<std::string_view> out;
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
+    std::string_view item = trim_ows(list.substr(0, comma));
     if (!item.empty()) out.push_back(item);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -32,7 +22,7 @@ std::vector<std::string_view> elements(std::string_view list) {
 }
 
 bool is_deflate(std::string_view extension) {
-  return iequals(trim(extension.substr(0, extension.find(';'))), "permessage-deflate");
+  return iequals(trim_ows(extension.substr(0, extension.find(';'))), "permessage-deflate");
 }
 
 // Fields that end at this hop (RFC 7230 section 6.1), including any named in Connection.

@@ -3,13 +3,10 @@
 #include <openssl/ssl.h>
 #include <strings.h>
 
+#include "handshake.h"
 #include "log.h"
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // Matches an origin against a pattern that may start its host with "*." (one or more labels).
 bool origin_matches(std::string_view pattern, std::string_view origin) {
