@@ -8,28 +8,9 @@
 #include <vector>
 
 #include "route.h"
+#include "test_buffer.h"
 
 namespace {
-
-class Buf {
- public:
-  Buf() : b_(evbuffer_new()) {}
-  ~Buf() { evbuffer_free(b_); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  operator evbuffer*() const { return b_; }
-  void add(const std::string& s) { evbuffer_add(b_, s.data(), s.size()); }
-  size_t size() const { return evbuffer_get_length(b_); }
-  std::string str() const { return contents(b_); }
-  static std::string contents(evbuffer* b) {
-    std::string s(evbuffer_get_length(b), '\0');
-    evbuffer_copyout(b, &s[0], s.size());
-    return s;
-  }
-
- private:
-  evbuffer* b_;
-};
 
 // Takes everything out of `b`.
 std::string drain(evbuffer* b) {

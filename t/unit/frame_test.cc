@@ -8,28 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "test_buffer.h"
+
 namespace {
-
-// An evbuffer that frees itself.
-class Buf {
- public:
-  Buf() : b_(evbuffer_new()) {}
-  ~Buf() { evbuffer_free(b_); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  evbuffer* get() const { return b_; }
-  operator evbuffer*() const { return b_; }
-  void add(const std::string& s) { evbuffer_add(b_, s.data(), s.size()); }
-  size_t size() const { return evbuffer_get_length(b_); }
-  std::string str() const {
-    std::string s(size(), '\0');
-    evbuffer_copyout(b_, &s[0], s.size());
-    return s;
-  }
-
- private:
-  evbuffer* b_;
-};
 
 std::string bytes(std::initializer_list<int> b) {
   std::string s;

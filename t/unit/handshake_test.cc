@@ -7,26 +7,9 @@
 #include <string>
 
 #include "http.h"
+#include "test_buffer.h"
 
 namespace {
-
-class Buf {
- public:
-  Buf() : b_(evbuffer_new()) {}
-  ~Buf() { evbuffer_free(b_); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  operator evbuffer*() const { return b_; }
-  void add(const std::string& s) { evbuffer_add(b_, s.data(), s.size()); }
-  std::string str() const {
-    std::string s(evbuffer_get_length(b_), '\0');
-    evbuffer_copyout(b_, &s[0], s.size());
-    return s;
-  }
-
- private:
-  evbuffer* b_;
-};
 
 const char kKey[] = "dGhlIHNhbXBsZSBub25jZQ==";
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "handshake.h"
+#include "test_buffer.h"
 
 namespace {
 
@@ -53,12 +54,9 @@ BackendAddr ws(const std::string& host, int port, const std::string& path = "") 
 
 std::string written(const Request& req, const BackendAddr& b, std::string_view protocols,
                     std::string_view ip, bool forwarded, bool tls = false) {
-  evbuffer* out = evbuffer_new();
+  Buf out;
   write_backend_request(out, req, b, protocols, ClientInfo{ip, tls}, forwarded);
-  std::string s(evbuffer_get_length(out), '\0');
-  evbuffer_copyout(out, &s[0], s.size());
-  evbuffer_free(out);
-  return s;
+  return out.str();
 }
 
 // The fields wsgate always writes first, for a backend at 127.0.0.1:9001.
@@ -497,12 +495,9 @@ TEST(CheckSwitching, DeflateOfferedButNotTaken) {
 // ---- write_relayed_fields ----
 
 std::string relayed(const Response& resp, bool switching) {
-  evbuffer* out = evbuffer_new();
+  Buf out;
   write_relayed_fields(out, resp, switching);
-  std::string s(evbuffer_get_length(out), '\0');
-  evbuffer_copyout(out, &s[0], s.size());
-  evbuffer_free(out);
-  return s;
+  return out.str();
 }
 
 TEST(WriteRelayedFields, SwitchingKeepsEndToEndFieldsOnly) {

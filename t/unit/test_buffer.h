@@ -1,0 +1,38 @@
+// Test helper: an evbuffer that frees itself, shared by the unit tests.
+#pragma once
+
+#include <event2/buffer.h>
+
+#include <cstddef>
+#include <string>
+
+class Buf {
+ public:
+  // Allocates an empty evbuffer.
+  Buf() : b_(evbuffer_new()) {}
+  // Frees the evbuffer.
+  ~Buf() { evbuffer_free(b_); }
+  // Owns its evbuffer, so not copyable.
+  Buf(const Buf&) = delete;
+  // Owns its evbuffer, so not assignable.
+  Buf& operator=(const Buf&) = delete;
+  // The underlying evbuffer.
+  evbuffer* get() const { return b_; }
+  // Lets a Buf be passed wherever an evbuffer* is expected.
+  operator evbuffer*() const { return b_; }
+  // Appends the bytes of `s`.
+  void add(const std::string& s) { evbuffer_add(b_, s.data(), s.size()); }
+  // The number of bytes held.
+  size_t size() const { return evbuffer_get_length(b_); }
+  // A copy of the bytes held; the buffer is not drained.
+  std::string str() const { return contents(b_); }
+  // A copy of the bytes in any evbuffer `b`, without draining it.
+  static std::string contents(evbuffer* b) {
+    std::string s(evbuffer_get_length(b), '\0');
+    evbuffer_copyout(b, &s[0], s.size());
+    return s;
+  }
+
+ private:
+  evbuffer* b_;
+};
