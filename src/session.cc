@@ -101,7 +101,7 @@ void Session::shutdown() {
       reject(http_status::kUnavailable, "server is shutting down");
       break;
     case State::kOpen:
-      close_both(close_code::kGoingAway, "server shutting down");
+      close_both(close_code::kGoingAway, close_code::kGoingAway, "server shutting down");
       break;
     case State::kBackendHandshake:
       reject(http_status::kUnavailable, "server is shutting down");
@@ -428,21 +428,25 @@ void Session::fail(uint16_t code, const char* why) {
     close_code_ = code;
     close_reason_ = why;
   }
-  close_both(code, why);
+  close_both(code, code, why);
 }
 
 // Sends close frames where a frame may go now (never inside a frame being relayed), then
 // closes both sides once they are flushed.
-void Session::close_both(uint16_t code, const char* why) {
-  if (state_ == State::kOpen && (!down_ || down_->at_boundary())) send_close(code, why);
-  if (up_ && up_->at_boundary() && backend_ && !backend_closing_) {
-    uint8_t p[kMaxControlPayload];
-    size_t n;
-    close_payload(code, why, p, n);
-    encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
-  }
+void Session::close_both(uint16_t to_client, uint16_t to_backend, const char* why) {
+  if (state_ == State::kOpen && (!down_ || down_->at_boundary())) send_close(to_client, why);
+  send_backend_close(to_backend, why);
   close_backend();
   close_client();
+}
+
+// ws:// routes: a close frame as a client sends it, if the backend stream is between frames.
+void Session::send_backend_close(uint16_t code, const char* why) {
+  if (!up_ || !up_->at_boundary() || !backend_ || backend_closing_) return;
+  uint8_t p[kMaxControlPayload];
+  size_t n;
+  close_payload(code, why, p, n);
+  encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
 }
 
 // A relayed peer broke the rules: it gets the close code, the other side hears it is gone.
@@ -453,17 +457,8 @@ void Session::fail_relay(bool from_client, const DecodeError& err) {
     close_code_ = err.code;
     close_reason_ = err.why;
   }
-  uint16_t to_client = from_client ? err.code : close_code::kInternalError;
-  uint16_t to_backend = from_client ? close_code::kGoingAway : err.code;
-  if (state_ == State::kOpen && down_->at_boundary()) send_close(to_client, err.why);
-  if (up_->at_boundary() && backend_ && !backend_closing_) {
-    uint8_t p[kMaxControlPayload];
-    size_t n;
-    close_payload(to_backend, err.why, p, n);
-    encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
-  }
-  close_backend();
-  close_client();
+  close_both(from_client ? err.code : close_code::kInternalError,
+             from_client ? close_code::kGoingAway : err.code, err.why);
 }
 
 // Both close frames have crossed: the closing handshake is complete end to end.
@@ -537,12 +532,7 @@ void Session::close_backend() {
 
 // The client vanished without a close handshake: finish the backend's share and go.
 void Session::client_gone(const char* why) {
-  if (up_ && !client_close_seen_ && up_->at_boundary() && backend_ && !backend_closing_) {
-    uint8_t p[kMaxControlPayload];
-    size_t n;
-    close_payload(close_code::kGoingAway, "client went away", p, n);
-    encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
-  }
+  if (!client_close_seen_) send_backend_close(close_code::kGoingAway, "client went away");
   if (!close_code_) {
     close_code_ = close_code::kAbnormal;
     close_reason_ = why;
@@ -654,7 +644,7 @@ void Session::tick() {
   }
   if (why) {
     log_info("%s \"%s\": closing with 1001: %s", peer_, path_.c_str(), why);
-    close_both(close_code::kGoingAway, why);
+    close_both(close_code::kGoingAway, close_code::kGoingAway, why);
     return;
   }
   arm_open_timer();
@@ -806,7 +796,7 @@ void Session::on_timer(int, short, void* ctx) {
       break;
     case State::kOpen:
       if (s->client_close_seen_ || s->backend_close_seen_)
-        s->close_both(close_code::kGoingAway, "no close answer in time");
+        s->close_both(close_code::kGoingAway, close_code::kGoingAway, "no close answer in time");
       else
         s->tick();
       break;

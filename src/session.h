@@ -74,7 +74,8 @@ class Session : public MessageSink {
   void process_backend(bool eof);
   void fail(uint16_t code, const char* why);
   void send_close(uint16_t code, std::string_view reason);
-  void close_both(uint16_t code, const char* why);
+  void close_both(uint16_t to_client, uint16_t to_backend, const char* why);
+  void send_backend_close(uint16_t code, const char* why);
   void fail_relay(bool from_client, const DecodeError& err);
   void finish_relayed_close();
   void client_gone(const char* why);
