@@ -49,8 +49,9 @@ SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify) {
   if (!ssl) return nullptr;
   bool ip = is_ip_literal(host);
   // SNI takes names only. (SSL_set_tlsext_host_name is a macro with a C cast.)
-  if (!ip) SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                    const_cast<char*>(host.c_str()));
+  if (!ip)
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(host.c_str()));
   if (verify) {
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
