@@ -406,7 +406,6 @@ void Session::on_pong(const uint8_t* p, size_t n) {
 }
 
 void Session::on_close(uint16_t code, std::string_view reason) {
-  close_received_ = true;
   if (!close_code_) {
     close_code_ = code;
     close_reason_.assign(reason.data(), reason.size());

@@ -115,7 +115,6 @@ class Session : public MessageSink {
   std::unique_ptr<Codec> codec_;
   std::unique_ptr<Chain> chain_;
   bool over_limit_;
-  bool close_received_ = false;
   bool client_closing_ = false;   // freeing the client once its output drains
   bool backend_closing_ = false;  // same for the backend
   bool client_shut_ = false;      // our FIN is out
