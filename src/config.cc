@@ -9,6 +9,7 @@
 
 #include <event2/util.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -215,9 +216,51 @@ bool set_max_connections(Parser& p, const std::string& v, std::string& err) {
   return true;
 }
 
+// glibc's regcomp can need gigabytes for stacked repetition ("a++++", "(a{99}){99}"):
+// refuse adjacent repetition operators (undefined in POSIX ERE) and large {m,n} products.
+bool regex_too_complex(const std::string& re) {
+  uint64_t product = 1;
+  bool after_repeat = false;
+  for (size_t i = 0; i < re.size(); i++) {
+    char c = re[i];
+    if (c == '\\') {
+      i++;
+      after_repeat = false;
+    } else if (c == '[') {
+      size_t j = i + 1;
+      if (j < re.size() && re[j] == '^') j++;
+      if (j < re.size() && re[j] == ']') j++;
+      while (j < re.size() && re[j] != ']') j++;
+      i = j;
+      after_repeat = false;
+    } else if (c == '*' || c == '+' || c == '?' || c == '{') {
+      if (after_repeat) return true;
+      after_repeat = true;
+      if (c != '{') continue;
+      uint64_t bound = 0;
+      for (i++; i < re.size() && re[i] != '}'; i++)
+        if (re[i] >= '0' && re[i] <= '9')
+          bound = std::min<uint64_t>(bound * 10 + (re[i] - '0'), 100000);
+        else
+          bound = 0;  // after the comma: the upper bound counts
+      product *= std::max<uint64_t>(bound, 1);
+      if (product > 1000) return true;
+    } else {
+      after_repeat = false;
+    }
+  }
+  return false;
+}
+
 bool set_path(Parser& p, const std::string& v, std::string& err) {
   if (v.size() > 1 && v[0] == '~') {
     std::string re = trim(v.substr(1));
+    if (regex_too_complex(re)) {
+      err = "regular expression \"" + re +
+            "\" is too complex (stacked repetition such as \"++\" "
+            "or {m,n} counts multiplying past 1000); simplify it";
+      return false;
+    }
     regex_t rx;
     int rc = regcomp(&rx, re.c_str(), REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {

@@ -713,3 +713,16 @@ TEST(ParseSize, NeverWrapsAround) {
 }
 
 }  // namespace
+
+TEST(ConfigError, RegexTooComplex) {
+  // Stacked repetition made glibc's regcomp use gigabytes (found by the config fuzzer).
+  for (const char* re : {"^/a/[0-9]++++++++$", "^/a*+$", "(a{40}){40}", "a{2000}"}) {
+    SCOPED_TRACE(re);
+    expect_error("[route a]\npath = ~ " + std::string(re) + "\nbackend = echo\n", 2,
+                 "is too complex");
+  }
+  for (const char* re : {"^/a/[0-9]+$", "^/c/[0-9]{1,6}$", "^/x[+*]+$", "^/(ab)+/\\++$"}) {
+    SCOPED_TRACE(re);
+    parse_ok("[route a]\npath = ~ " + std::string(re) + "\nbackend = echo\n");
+  }
+}
