@@ -3,8 +3,11 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <event2/buffer.h>
+
+#include "buffer.h"
 
 namespace {
 
@@ -20,17 +23,26 @@ int digit(uint8_t c) {
 
 }  // namespace
 
-void base64_encode(evbuffer* in, size_t n, evbuffer* out) {
-  // Whole 3-byte groups per block, so only the last block carries padding.
+void Base64Encoder::encode(evbuffer* in, size_t n, evbuffer* out, bool fin) {
+  // Whole 3-byte groups per block, so padding comes only at the end of the message.
   constexpr size_t kBlock = 3 * 1024;
   uint8_t raw[kBlock];
   uint8_t text[kBlock / 3 * 4 + 1];
-  while (n > 0) {
-    size_t take = std::min(n, kBlock);
-    evbuffer_remove(in, raw, take);
-    int len = EVP_EncodeBlock(text, raw, static_cast<int>(take));
-    evbuffer_add(out, text, static_cast<size_t>(len));
+  while (n > 0 || (fin && carried_ > 0)) {
+    size_t have = carried_;
+    memcpy(raw, carry_, have);
+    size_t take = std::min(n, kBlock - have);
+    evbuffer_remove(in, raw + have, take);
     n -= take;
+    have += take;
+    size_t whole = have / 3 * 3;
+    // Short groups wait for the next piece unless this is the message's end.
+    if (n == 0 && fin) whole = have;
+    carried_ = static_cast<uint8_t>(have - whole);
+    memcpy(carry_, raw + whole, carried_);
+    if (whole == 0) break;
+    int len = EVP_EncodeBlock(text, raw, static_cast<int>(whole));
+    evbuffer_add(out, text, static_cast<size_t>(len));
   }
 }
 
@@ -61,4 +73,10 @@ bool Base64Decoder::feed(const uint8_t* p, size_t n, evbuffer* out) {
   }
   evbuffer_add(out, bytes, o);
   return true;
+}
+
+bool Base64Decoder::feed(evbuffer* in, size_t n, evbuffer* out) {
+  bool ok = for_each_piece(in, n, [&](const uint8_t* p, size_t len) { return feed(p, len, out); });
+  evbuffer_drain(in, n);
+  return ok;
 }

@@ -23,3 +23,25 @@ inline void move_bytes(evbuffer* src, evbuffer* dst, size_t n) {
     evbuffer_remove_buffer(src, dst, n);
   }
 }
+
+// Calls f(p, len) on the first n bytes of `in`, piece by piece and in place (f may change
+// them); stops and returns false as soon as f does.
+template <typename F>
+bool for_each_piece(evbuffer* in, size_t n, F f) {
+  constexpr int kVecs = 16;
+  evbuffer_iovec v[kVecs];
+  evbuffer_ptr at;
+  evbuffer_ptr_set(in, &at, 0, EVBUFFER_PTR_SET);
+  size_t done = 0;
+  while (done < n) {
+    int nv = evbuffer_peek(in, static_cast<ev_ssize_t>(n - done), &at, v, kVecs);
+    if (nv <= 0) break;
+    for (int i = 0; i < nv && i < kVecs && done < n; i++) {
+      size_t len = v[i].iov_len < n - done ? v[i].iov_len : n - done;
+      if (!f(static_cast<uint8_t*>(v[i].iov_base), len)) return false;
+      done += len;
+    }
+    evbuffer_ptr_set(in, &at, done, EVBUFFER_PTR_SET);
+  }
+  return true;
+}

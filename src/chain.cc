@@ -4,6 +4,7 @@
 
 #include "buffer.h"
 #include "frame.h"
+#include "hybi00_frame.h"
 
 bool Filter::upstream(evbuffer* in, evbuffer* out) {
   move_bytes(in, out, evbuffer_get_length(in));
@@ -41,6 +42,17 @@ bool Utf8TextFilter::downstream(evbuffer* in, evbuffer* out, bool eof) {
   size_t ready = len - utf8_.pending();
   move_bytes(in, out, ready);
   checked_ = len - ready;
+  return true;
+}
+
+bool Base64Filter::upstream(evbuffer* in, evbuffer* out) {
+  if (decoder_.feed(in, evbuffer_get_length(in), out)) return true;
+  why_ = "client sent invalid base64";
+  return false;
+}
+
+bool Base64Filter::downstream(evbuffer* in, evbuffer* out, bool /*eof*/) {
+  base64_encode(in, evbuffer_get_length(in), out);
   return true;
 }
 
@@ -84,14 +96,26 @@ evbuffer* Chain::downstream(evbuffer* in, bool eof, const char** why) {
 
 ChainFactory::ChainFactory(const RouteConfig& rc)
     : max_message_size_(rc.limits.max_message_size),
-      text_(rc.type == MessageType::kText && rc.backend.kind != BackendAddr::Kind::kEcho) {}
+      type_(rc.type),
+      echo_(rc.backend.kind == BackendAddr::Kind::kEcho) {}
 
-std::unique_ptr<Codec> ChainFactory::make_codec() const {
+std::unique_ptr<Codec> ChainFactory::make_codec(bool hybi00) const {
+  if (hybi00) return std::make_unique<Hybi00Codec>(max_message_size_);
   return std::make_unique<Rfc6455Codec>(max_message_size_);
 }
 
-std::unique_ptr<Chain> ChainFactory::make_chain() const {
+Framing ChainFactory::framing(bool hybi00, std::string_view protocol) const {
+  if (echo_) return Framing::kBinary;  // echo keeps each message's own type
+  if (protocol == "base64") return Framing::kBase64;
+  // hybi-00 carries only text, so binary data travels as base64.
+  if (hybi00) return type_ == MessageType::kBinary ? Framing::kBase64 : Framing::kText;
+  if (protocol == "binary") return Framing::kBinary;
+  return type_ == MessageType::kText ? Framing::kText : Framing::kBinary;
+}
+
+std::unique_ptr<Chain> ChainFactory::make_chain(Framing framing) const {
   std::vector<std::unique_ptr<Filter>> filters;
-  if (text_) filters.push_back(std::make_unique<Utf8TextFilter>());
+  if (!echo_ && framing == Framing::kText) filters.push_back(std::make_unique<Utf8TextFilter>());
+  if (!echo_ && framing == Framing::kBase64) filters.push_back(std::make_unique<Base64Filter>());
   return std::make_unique<Chain>(std::move(filters));
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "base64.h"
 #include "codec.h"
 #include "config.h"
 #include "utf8.h"
@@ -37,6 +38,24 @@ class Utf8TextFilter : public Filter {
   size_t checked_ = 0;  // leading bytes of `in` already validated
 };
 
+// base64 in text frames (hybi-00 binary routes, the base64 subprotocol): client text is decoded
+// to bytes for the backend, and each read from the backend becomes one whole base64 string.
+class Base64Filter : public Filter {
+ public:
+  bool upstream(evbuffer* in, evbuffer* out) override;
+  bool downstream(evbuffer* in, evbuffer* out, bool eof) override;
+
+ private:
+  Base64Decoder decoder_;
+};
+
+// What the client's data messages carry on a bridged route, settled by the handshake.
+enum class Framing {
+  kText,    // UTF-8 text frames
+  kBinary,  // binary frames
+  kBase64,  // text frames holding base64
+};
+
 class Chain {
  public:
   explicit Chain(std::vector<std::unique_ptr<Filter>> filters);
@@ -60,10 +79,14 @@ class Chain {
 class ChainFactory {
  public:
   explicit ChainFactory(const RouteConfig& rc);
-  std::unique_ptr<Codec> make_codec() const;
-  std::unique_ptr<Chain> make_chain() const;
+  // The client's codec: RFC 6455, or hybi-00 for a client that asked for it.
+  std::unique_ptr<Codec> make_codec(bool hybi00) const;
+  // The framing a bridged route uses with a client of this protocol and subprotocol.
+  Framing framing(bool hybi00, std::string_view protocol) const;
+  std::unique_ptr<Chain> make_chain(Framing framing) const;
 
  private:
   uint64_t max_message_size_;
-  bool text_;
+  MessageType type_;
+  bool echo_;
 };

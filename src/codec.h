@@ -1,4 +1,4 @@
-// The client-facing message codec: RFC 6455 frames now, hybi-00 later.
+// A message codec: RFC 6455 frames (either side of a connection) or hybi-00 frames.
 #pragma once
 
 #include <cstddef>
@@ -61,4 +61,6 @@ class Codec {
   virtual void encode_close(evbuffer* out, uint16_t code, std::string_view reason) = 0;
   virtual void encode_ping(evbuffer* out, const void* p, size_t n) = 0;
   virtual void encode_pong(evbuffer* out, const void* p, size_t n) = 0;
+  // False where the protocol has no pings (hybi-00): ping_interval does not apply.
+  virtual bool has_pings() const { return true; }
 };

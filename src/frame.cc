@@ -145,7 +145,7 @@ DecodeError read_frame_header(evbuffer* in, const FrameRules& rules, bool in_mes
 
 DecodeError FrameDecoder::parse_header(evbuffer* in, bool& need_more) {
   FrameHeader f;
-  DecodeError err = read_frame_header(in, FrameRules{true, false, max_message_}, in_message_,
+  DecodeError err = read_frame_header(in, FrameRules{masked_, false, max_message_}, in_message_,
                                       msg_len_, f, need_more);
   if (err.code || need_more) return err;
   memcpy(mask_, f.mask, 4);
@@ -171,37 +171,25 @@ DecodeError FrameDecoder::parse_header(evbuffer* in, bool& need_more) {
   return {};
 }
 
-// Unmasks up to n leading bytes in place (and checks text on the way); returns how many.
-size_t FrameDecoder::unmask(evbuffer* in, size_t n) {
-  constexpr int kVecs = 16;
-  evbuffer_iovec v[kVecs];
-  int nv = evbuffer_peek(in, static_cast<ev_ssize_t>(n), nullptr, v, kVecs);
-  size_t done = 0;
-  for (int i = 0; i < std::min(nv, kVecs) && done < n; i++) {
-    size_t len = std::min(v[i].iov_len, n - done);
-    uint8_t* p = static_cast<uint8_t*>(v[i].iov_base);
+// Unmasks the n leading bytes in place; a server's frames have no mask.
+void FrameDecoder::unmask(evbuffer* in, size_t n) {
+  if (!masked_) return;
+  for_each_piece(in, n, [&](uint8_t* p, size_t len) {
     xor_mask(p, len, mask_, mask_pos_);
     mask_pos_ = static_cast<uint8_t>((mask_pos_ + len) & 3);
-    done += len;
-  }
-  return done;
+    return true;
+  });
 }
 
 DecodeError FrameDecoder::payload(evbuffer* in, MessageSink& sink) {
   size_t avail = static_cast<size_t>(std::min<uint64_t>(remaining_, evbuffer_get_length(in)));
   if (avail == 0 && remaining_ > 0) return {};
-  size_t n = avail ? unmask(in, avail) : 0;
+  size_t n = avail;
+  unmask(in, n);
   bool last = fin_ && n == remaining_;
   if (msg_opcode_ == kOpText) {
-    evbuffer_iovec v[16];
-    int nv = evbuffer_peek(in, static_cast<ev_ssize_t>(n), nullptr, v, 16);
-    size_t left = n;
-    for (int i = 0; i < std::min(nv, 16) && left; i++) {
-      size_t len = std::min(v[i].iov_len, left);
-      if (!utf8_.feed(static_cast<const uint8_t*>(v[i].iov_base), len))
-        return {close_code::kInvalidPayload, "invalid UTF-8 in a text message"};
-      left -= len;
-    }
+    if (!for_each_piece(in, n, [&](const uint8_t* p, size_t len) { return utf8_.feed(p, len); }))
+      return {close_code::kInvalidPayload, "invalid UTF-8 in a text message"};
     if (last && !utf8_.complete())
       return {close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence"};
   }
@@ -221,7 +209,7 @@ DecodeError FrameDecoder::control(evbuffer* in, MessageSink& sink) {
   size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, evbuffer_get_length(in)));
   if (take) {
     evbuffer_remove(in, ctrl_ + ctrl_len_, take);
-    xor_mask(ctrl_ + ctrl_len_, take, mask_, mask_pos_);
+    if (masked_) xor_mask(ctrl_ + ctrl_len_, take, mask_, mask_pos_);
     mask_pos_ = static_cast<uint8_t>((mask_pos_ + take) & 3);
     ctrl_len_ += take;
     remaining_ -= take;
@@ -259,9 +247,22 @@ DecodeError check_close_payload(const uint8_t* p, size_t n, uint16_t& code,
 void Rfc6455Codec::encode_data(evbuffer* out, evbuffer* payload, size_t n, uint8_t opcode,
                                bool first, bool fin) {
   uint8_t h[kMaxFrameHeader];
-  size_t hl = encode_frame_header(h, first ? opcode : uint8_t{kOpCont}, fin, n);
+  uint8_t mask[4];
+  if (client_) RAND_bytes(mask, sizeof mask);  // RFC 6455 section 5.3: fresh for each frame
+  size_t hl =
+      encode_frame_header(h, first ? opcode : uint8_t{kOpCont}, fin, n, client_ ? mask : nullptr);
   evbuffer_add(out, h, hl);
-  if (n) move_bytes(payload, out, n);
+  if (n == 0) return;
+  // The payload is ours to change: it is masked where it lies, then moved.
+  if (client_) {
+    unsigned pos = 0;
+    for_each_piece(payload, n, [&](uint8_t* p, size_t len) {
+      xor_mask(p, len, mask, pos);
+      pos = (pos + len) & 3;
+      return true;
+    });
+  }
+  move_bytes(payload, out, n);
 }
 
 void Rfc6455Codec::encode_close(evbuffer* out, uint16_t code, std::string_view reason) {
@@ -269,6 +270,14 @@ void Rfc6455Codec::encode_close(evbuffer* out, uint16_t code, std::string_view r
   size_t n;
   close_payload(code, reason, p, n);
   encode_control(out, kOpClose, p, n);
+}
+
+// Control frames as this side sends them: masked from a client.
+void Rfc6455Codec::encode_control(evbuffer* out, uint8_t op, const void* p, size_t n) {
+  if (client_)
+    encode_masked_control(out, op, p, n);
+  else
+    ::encode_control(out, op, p, n);
 }
 
 void encode_masked_control(evbuffer* out, uint8_t op, const void* p, size_t n) {

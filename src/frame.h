@@ -48,10 +48,12 @@ void encode_masked_control(evbuffer* out, uint8_t op, const void* p, size_t n);
 // boundary; nothing for kNoStatus. `p` holds kMaxControlPayload bytes.
 void close_payload(uint16_t code, std::string_view reason, uint8_t* p, size_t& n);
 
-// Decodes client frames in place: payloads are unmasked inside the evbuffer and moved on.
+// Decodes frames in place: a client's payloads are unmasked inside the evbuffer and moved on.
+// With `masked` false it reads a server's frames, for wsgate's own client side.
 class FrameDecoder {
  public:
-  explicit FrameDecoder(uint64_t max_message_size) : max_message_(max_message_size) {}
+  explicit FrameDecoder(uint64_t max_message_size, bool masked = true)
+      : max_message_(max_message_size), masked_(masked) {}
   DecodeError decode(evbuffer* in, MessageSink& sink);
   bool closed() const { return state_ == State::kClosed; }
 
@@ -60,9 +62,10 @@ class FrameDecoder {
   DecodeError parse_header(evbuffer* in, bool& need_more);
   DecodeError payload(evbuffer* in, MessageSink& sink);
   DecodeError control(evbuffer* in, MessageSink& sink);
-  size_t unmask(evbuffer* in, size_t n);
+  void unmask(evbuffer* in, size_t n);
 
   uint64_t max_message_;
+  bool masked_;
   State state_ = State::kHeader;
   uint8_t opcode_ = 0;  // of the current frame
   bool fin_ = false;
@@ -78,10 +81,13 @@ class FrameDecoder {
   size_t ctrl_len_ = 0;
 };
 
-// The RFC 6455 server codec.
+// The RFC 6455 codec. A server reads masked frames and writes plain ones; a client (wsgate
+// toward a ws:// backend for a hybi-00 client) the other way round.
 class Rfc6455Codec : public Codec {
  public:
-  explicit Rfc6455Codec(uint64_t max_message_size) : decoder_(max_message_size) {}
+  enum class Role { kServer, kClient };
+  explicit Rfc6455Codec(uint64_t max_message_size, Role role = Role::kServer)
+      : decoder_(max_message_size, role == Role::kServer), client_(role == Role::kClient) {}
   DecodeError decode(evbuffer* in, MessageSink& sink) override { return decoder_.decode(in, sink); }
   void encode_data(evbuffer* out, evbuffer* payload, size_t n, uint8_t opcode, bool first,
                    bool fin) override;
@@ -90,5 +96,7 @@ class Rfc6455Codec : public Codec {
   void encode_pong(evbuffer* out, const void* p, size_t n) override;
 
  private:
+  void encode_control(evbuffer* out, uint8_t op, const void* p, size_t n);
   FrameDecoder decoder_;
+  bool client_;
 };

@@ -193,10 +193,8 @@ int check_upgrade(const Request& req, Upgrade& up, const char** why) {
   }
   const HeaderField* version = req.find("Sec-WebSocket-Version");
   if (!version) {
-    *why = req.find("Sec-WebSocket-Key1") ? "hybi-00 is not supported; use version 13"
-                                          : "missing Sec-WebSocket-Version";
-    return req.find("Sec-WebSocket-Key1") ? http_status::kUpgradeRequired
-                                          : http_status::kBadRequest;
+    *why = "missing Sec-WebSocket-Version";
+    return http_status::kBadRequest;
   }
   if (req.count("Sec-WebSocket-Version") != 1 || version->value != "13") {
     *why = "unsupported WebSocket version; this server speaks 13";
@@ -216,18 +214,24 @@ int check_upgrade(const Request& req, Upgrade& up, const char** why) {
     return http_status::kBadRequest;
   }
   if (const HeaderField* origin = req.find("Origin")) up.origin = origin->value;
+  const char* bad = parse_protocols(req, up.protocols);
+  if (bad) {
+    *why = bad;
+    return http_status::kBadRequest;
+  }
+  return 0;
+}
+
+const char* parse_protocols(const Request& req, std::vector<std::string_view>& out) {
   for (const HeaderField& h : req.headers) {
     if (!iequals(h.name, "Sec-WebSocket-Protocol")) continue;
     bool ok = for_each_element(h.value, [&](std::string_view p) {
-      up.protocols.push_back(p);
+      out.push_back(p);
       return is_token(p);
     });
-    if (!ok) {
-      *why = "malformed Sec-WebSocket-Protocol";
-      return http_status::kBadRequest;
-    }
+    if (!ok) return "malformed Sec-WebSocket-Protocol";
   }
-  return 0;
+  return nullptr;
 }
 
 std::string websocket_accept(std::string_view key) {

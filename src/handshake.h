@@ -51,6 +51,8 @@ long find_request_head(evbuffer* in, size_t cap = kMaxRequestHead);
 int parse_request(std::string_view head, Request& req, const char** why);
 // Checks the upgrade fields (section 4.2.1). Returns 0, or 400/426 and `why`.
 int check_upgrade(const Request& req, Upgrade& up, const char** why);
+// Collects the Sec-WebSocket-Protocol offer in order; null, or why it is malformed.
+const char* parse_protocols(const Request& req, std::vector<std::string_view>& out);
 // True if a comma-separated field value holds `token`, compared in any case.
 bool has_token(std::string_view value, std::string_view token);
 // Sec-WebSocket-Accept for a client's key.

@@ -2,6 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include <event2/buffer.h>
+
+#include "http.h"
+
 bool hybi00_key_number(std::string_view key, uint32_t& out) {
   uint64_t digits = 0;
   uint64_t spaces = 0;
@@ -28,4 +32,78 @@ void hybi00_challenge(uint32_t n1, uint32_t n2, const uint8_t key3[8], uint8_t o
   for (int i = 0; i < 8; i++) in[8 + i] = key3[i];
   unsigned int len = 16;
   EVP_Digest(in, sizeof in, out, &len, EVP_md5(), nullptr);
+}
+
+bool is_hybi00(const Request& req) {
+  return (req.find("Sec-WebSocket-Key1") || req.find("Sec-WebSocket-Key2")) &&
+         !req.find("Sec-WebSocket-Version");
+}
+
+int check_hybi00(const Request& req, Hybi00Upgrade& up, const char** why) {
+  up = Hybi00Upgrade();
+  bool websocket = false, connection = false;
+  for (const HeaderField& h : req.headers) {
+    if (iequals(h.name, "Upgrade") && has_token(h.value, "websocket")) websocket = true;
+    if (iequals(h.name, "Connection") && has_token(h.value, "upgrade")) connection = true;
+  }
+  if (!websocket) {
+    *why = "this path serves WebSocket only; send an Upgrade: WebSocket request";
+    return http_status::kUpgradeRequired;
+  }
+  if (!connection) {
+    *why = "Connection header lacks the upgrade token";
+    return http_status::kBadRequest;
+  }
+  const HeaderField* k1 = req.find("Sec-WebSocket-Key1");
+  const HeaderField* k2 = req.find("Sec-WebSocket-Key2");
+  if (!k1 || !k2 || req.count("Sec-WebSocket-Key1") != 1 || req.count("Sec-WebSocket-Key2") != 1) {
+    *why = "hybi-00 needs exactly one Sec-WebSocket-Key1 and one Sec-WebSocket-Key2";
+    return http_status::kBadRequest;
+  }
+  if (!hybi00_key_number(k1->value, up.n1) || !hybi00_key_number(k2->value, up.n2)) {
+    *why =
+        "bad Sec-WebSocket-Key1/Key2: each needs spaces, and its digits must divide by them "
+        "into a 32-bit number";
+    return http_status::kBadRequest;
+  }
+  if (req.count("Origin") > 1) {
+    *why = "more than one Origin header";
+    return http_status::kBadRequest;
+  }
+  if (const HeaderField* origin = req.find("Origin")) up.origin = origin->value;
+  up.host = req.find("Host")->value;
+  const char* bad = parse_protocols(req, up.protocols);
+  if (bad) {
+    *why = bad;
+    return http_status::kBadRequest;
+  }
+  return 0;
+}
+
+std::string hybi00_location(const Request& req, bool tls) {
+  std::string loc = tls ? "wss://" : "ws://";
+  std::string_view host = req.find("Host")->value;
+  loc.append(host.data(), host.size());
+  loc.append(req.target.data(), req.target.size());
+  return loc;
+}
+
+void write_hybi00_switching(evbuffer* out, std::string_view origin, std::string_view location,
+                            std::string_view protocol, const uint8_t challenge[16],
+                            std::string_view fields) {
+  if (origin.empty()) origin = "null";
+  evbuffer_add_printf(out,
+                      "HTTP/1.1 101 WebSocket Protocol Handshake\r\n"
+                      "Upgrade: WebSocket\r\n"
+                      "Connection: Upgrade\r\n"
+                      "Sec-WebSocket-Origin: %.*s\r\n"
+                      "Sec-WebSocket-Location: %.*s\r\n",
+                      static_cast<int>(origin.size()), origin.data(),
+                      static_cast<int>(location.size()), location.data());
+  if (!protocol.empty())
+    evbuffer_add_printf(out, "Sec-WebSocket-Protocol: %.*s\r\n", static_cast<int>(protocol.size()),
+                        protocol.data());
+  evbuffer_add(out, fields.data(), fields.size());
+  evbuffer_add(out, "\r\n", 2);
+  evbuffer_add(out, challenge, 16);
 }

@@ -1,5 +1,7 @@
 #include "proxy.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <strings.h>
 
 #include <event2/buffer.h>
@@ -106,13 +108,14 @@ std::string deflate_offers(const Request& req) {
 }
 
 void write_backend_request(evbuffer* out, const Request& req, const BackendAddr& backend,
-                           std::string_view protocols, const ClientInfo& client, bool forwarded) {
+                           std::string_view key, std::string_view protocols,
+                           const ClientInfo& client, bool forwarded) {
   std::string target = backend_target(req, backend);
   evbuffer_add_printf(out, "GET %s HTTP/1.1\r\n", target.c_str());
   add_field(out, "Host", backend_host(backend));
   add_field(out, "Upgrade", "websocket");
   add_field(out, "Connection", "Upgrade");
-  if (const HeaderField* key = req.find("Sec-WebSocket-Key")) add_field(out, key->name, key->value);
+  add_field(out, "Sec-WebSocket-Key", key);
   add_field(out, "Sec-WebSocket-Version", "13");
   if (!protocols.empty()) add_field(out, "Sec-WebSocket-Protocol", protocols);
   std::string deflate = deflate_offers(req);
@@ -230,4 +233,11 @@ bool check_switching(const Response& resp, std::string_view key,
   }
   if (accepted.empty()) out.extensions = {};
   return true;
+}
+
+std::string new_websocket_key() {
+  unsigned char raw[16], text[25];
+  RAND_bytes(raw, sizeof raw);
+  int n = EVP_EncodeBlock(text, raw, sizeof raw);
+  return std::string(reinterpret_cast<char*>(text), static_cast<size_t>(n));
 }

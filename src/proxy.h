@@ -36,11 +36,14 @@ std::string backend_target(const Request& req, const BackendAddr& backend);
 std::string backend_host(const BackendAddr& backend);
 // The client's permessage-deflate offers, other extensions dropped; empty if none.
 std::string deflate_offers(const Request& req);
-// Writes the upgrade request: the client's key, version, subprotocol offer (`protocols`,
+// Writes the upgrade request: `key`, version 13, subprotocol offer (`protocols`,
 // possibly empty) and end-to-end headers; hop-by-hop headers dropped; with `forwarded`, the
 // X-Forwarded-For chain extended and X-Forwarded-Proto/-Host and Forwarded (RFC 7239) added.
 void write_backend_request(evbuffer* out, const Request& req, const BackendAddr& backend,
-                           std::string_view protocols, const ClientInfo& client, bool forwarded);
+                           std::string_view key, std::string_view protocols,
+                           const ClientInfo& client, bool forwarded);
+// A fresh Sec-WebSocket-Key, for a backend wsgate speaks RFC 6455 to on a hybi-00 client's behalf.
+std::string new_websocket_key();
 // Writes the end-to-end fields of a backend's answer (Set-Cookie and the like): hop-by-hop
 // fields dropped, and for a 101 also the WebSocket fields, which wsgate writes itself.
 void write_relayed_fields(evbuffer* out, const Response& resp, bool switching);

@@ -68,10 +68,15 @@ bool Route::origin_allowed(std::string_view origin) const {
   return false;
 }
 
-std::string_view Route::select_protocol(const std::vector<std::string_view>& offered) const {
-  for (std::string_view p : offered)
+std::string_view Route::select_protocol(const std::vector<std::string_view>& offered,
+                                        bool hybi00) const {
+  bool bridge =
+      rc_.backend.kind == BackendAddr::Kind::kTcp || rc_.backend.kind == BackendAddr::Kind::kUnix;
+  for (std::string_view p : offered) {
+    if (rc_.protocols.empty() && bridge && (p == "base64" || (p == "binary" && !hybi00))) return p;
     for (const std::string& mine : rc_.protocols)
       if (p == mine) return p;
+  }
   return {};
 }
 

@@ -25,8 +25,10 @@ class Route {
   // An Origin passes when no origins are configured or one matches (scheme, host, port; "*."
   // wildcard).
   bool origin_allowed(std::string_view origin) const;
-  // The first protocol of the client's offer this route accepts, or empty.
-  std::string_view select_protocol(const std::vector<std::string_view>& offered) const;
+  // The first protocol of the client's offer this route accepts, or empty. Bridged routes
+  // with no protocols list accept "base64" and (RFC 6455 clients only) "binary".
+  std::string_view select_protocol(const std::vector<std::string_view>& offered,
+                                   bool hybi00 = false) const;
 
   const RouteConfig& config() const { return rc_; }
   const std::string& name() const { return rc_.name; }

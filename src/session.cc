@@ -18,6 +18,7 @@
 #include "frame.h"
 #include "handshake.h"
 #include "http.h"
+#include "hybi00.h"
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
@@ -80,8 +81,8 @@ Session::Session(Worker& worker, std::shared_ptr<const Runtime> rt, int fd, cons
   evbuffer_add_cb(bufferevent_get_input(client_), count_added, &bytes_in_);
   evbuffer_add_cb(bufferevent_get_output(client_), count_deleted, &bytes_out_);
   bufferevent_setcb(client_, on_client_read, on_client_write, on_client_event, this);
-  // One byte over the cap is enough to tell a too-large request head.
-  bufferevent_setwatermark(client_, EV_READ, 0, kMaxRequestHead + 1);
+  // One byte over the cap is enough to tell a too-large request head (hybi-00's key3 follows).
+  bufferevent_setwatermark(client_, EV_READ, 0, kMaxRequestHead + kHybi00Key3 + 1);
   bufferevent_enable(client_, EV_READ | EV_WRITE);
   arm_timer(rt_->config.limits.handshake_timeout_ms);
 }
@@ -91,6 +92,7 @@ Session::~Session() {
   free_client();
   free_backend();
   if (timer_) event_free(timer_);
+  if (scratch_) evbuffer_free(scratch_);
   worker_.active().fetch_sub(1);
 }
 
@@ -131,6 +133,8 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   const char* raw = reinterpret_cast<const char*>(evbuffer_pullup(in, head_len));
   Request req;
   Upgrade up;
+  Hybi00Upgrade legacy;
+  bool hybi00 = false;
   const char* why = "";
   int status = parse_request(std::string_view(raw, head_len), req, &why);
   if (status == 0) path_.assign(req.path.data(), req.path.size());
@@ -146,7 +150,14 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     status = http_status::kNotFound;
     why = "no route for this path";
   }
-  if (status == 0) status = check_upgrade(req, up, &why);
+  if (status == 0) {
+    hybi00 = is_hybi00(req);
+    status = hybi00 ? check_hybi00(req, legacy, &why) : check_upgrade(req, up, &why);
+    if (hybi00) {
+      up.origin = legacy.origin;
+      up.protocols = std::move(legacy.protocols);
+    }
+  }
   if (status == 0 && !route_->origin_allowed(up.origin)) {
     status = http_status::kForbidden;
     why = "origin not allowed";
@@ -155,13 +166,29 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     reject(status, why);
     return;
   }
-  protocol_ = std::string(route_->select_protocol(up.protocols));
-  accept_ = websocket_accept(up.key);
-  codec_ = route_->chain().make_codec();
-  chain_ = route_->chain().make_chain();
+  size_t consumed = head_len;
+  if (hybi00) {
+    // key3 follows the head, in this read or a later one; until then there is nothing to do.
+    uint8_t key3[kHybi00Key3];
+    evbuffer_ptr at;
+    evbuffer_ptr_set(in, &at, head_len, EVBUFFER_PTR_SET);
+    if (evbuffer_copyout_from(in, &at, key3, sizeof key3) < static_cast<ev_ssize_t>(sizeof key3))
+      return;
+    consumed += kHybi00Key3;
+    hybi00_ = std::make_unique<Hybi00Reply>();
+    hybi00_challenge(legacy.n1, legacy.n2, key3, hybi00_->challenge);
+    hybi00_->origin.assign(up.origin.data(), up.origin.size());
+    hybi00_->location = hybi00_location(req, false);
+  } else {
+    accept_ = websocket_accept(up.key);
+  }
+  protocol_ = std::string(route_->select_protocol(up.protocols, hybi00));
+  codec_ = route_->chain().make_codec(hybi00);
+  framing_ = route_->chain().framing(hybi00, protocol_);
+  chain_ = route_->chain().make_chain(framing_);
   const BackendAddr& target = route_->config().backend;
   if (target.kind == BackendAddr::Kind::kEcho) {
-    evbuffer_drain(in, head_len);  // bytes pipelined after the head stay for the codec
+    evbuffer_drain(in, consumed);  // bytes pipelined after the head stay for the codec
     open();
     return;
   }
@@ -174,7 +201,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   }
   bufferevent_setcb(backend_, nullptr, nullptr, on_backend_event, this);
   if (target.websocket()) write_upgrade(req, up);
-  evbuffer_drain(in, head_len);  // the request's views end here
+  evbuffer_drain(in, consumed);  // the request's views end here
   arm_handshake_rest(route_->limits().connect_timeout_ms);
   std::string err;
   if (!backend_connect(backend_, worker_.dns(), target, err) && state_ == State::kConnecting) {
@@ -197,10 +224,12 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
     offer = protocol_;
   }
   protocol_.clear();  // the backend's answer decides
-  client_key_.assign(up.key.data(), up.key.size());
-  deflate_offered_ = !deflate_offers(req).empty();
-  write_backend_request(bufferevent_get_output(backend_), req, route_->config().backend, offer,
-                        ClientInfo{peer_ip_, false}, route_->config().forwarded);
+  // A hybi-00 client has no key of its own: wsgate is the backend's RFC 6455 client.
+  client_key_ = hybi00_ ? new_websocket_key() : std::string(up.key);
+  deflate_offered_ = !hybi00_ && !deflate_offers(req).empty();
+  write_backend_request(bufferevent_get_output(backend_), req, route_->config().backend,
+                        client_key_, offer, ClientInfo{peer_ip_, false},
+                        route_->config().forwarded);
 }
 
 // The backend's answer to the upgrade: a valid 101 opens the session, anything else goes back
@@ -289,13 +318,24 @@ void Session::reject(int status, const char* why) {
 void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
-  write_switching(bufferevent_get_output(client_), accept_, protocol_, extensions_,
-                  backend_fields_);
+  uint64_t max = route_->limits().max_message_size;
+  if (hybi00_) {
+    write_hybi00_switching(bufferevent_get_output(client_), hybi00_->origin, hybi00_->location,
+                           protocol_, hybi00_->challenge, backend_fields_);
+    hybi00_.reset();
+  } else {
+    write_switching(bufferevent_get_output(client_), accept_, protocol_, extensions_,
+                    backend_fields_);
+  }
   backend_fields_.clear();
   accept_.clear();
-  if (route_->config().backend.websocket()) {
+  if (route_->config().backend.websocket() && !codec_->has_pings()) {
+    // A hybi-00 client: its text is transcoded to RFC 6455 frames, and back.
+    backend_codec_ = std::make_unique<Rfc6455Codec>(max, Rfc6455Codec::Role::kClient);
+    scratch_ = evbuffer_new();
+    if (!scratch_) fatalx("out of memory for a new connection");
+  } else if (route_->config().backend.websocket()) {
     bool deflate = !extensions_.empty();
-    uint64_t max = route_->limits().max_message_size;
     up_.emplace(FrameRules{true, deflate, max});
     down_.emplace(FrameRules{false, deflate, max});
   }
@@ -358,6 +398,15 @@ void Session::process_backend(bool eof) {
     finish_relayed_close();
     return;
   }
+  if (backend_codec_) {
+    DecodeError err = backend_codec_->decode(in, backend_sink_);
+    if (err.code) {
+      fail_relay(false, err);
+      return;
+    }
+    if (backend_sink_.blocked()) bufferevent_disable(backend_, EV_READ);
+    return;
+  }
   const char* why = "";
   evbuffer* ready = chain_->downstream(in, eof, &why);
   if (!ready) {
@@ -366,7 +415,7 @@ void Session::process_backend(bool eof) {
   }
   size_t n = evbuffer_get_length(ready);
   if (n) {
-    uint8_t op = route_->config().type == MessageType::kText ? kOpText : kOpBinary;
+    uint8_t op = framing_ == Framing::kBinary ? kOpBinary : kOpText;
     codec_->encode_data(bufferevent_get_output(client_), ready, n, op, true, true);
     msgs_out_++;
   }
@@ -392,6 +441,15 @@ void Session::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool 
     evbuffer_drain(src, n);
     return;
   }
+  if (backend_codec_) {
+    backend_codec_->encode_data(bufferevent_get_output(backend_), src, n, kOpText, first, fin);
+    return;
+  }
+  if (framing_ == Framing::kBase64 && opcode == kOpBinary) {
+    evbuffer_drain(src, n);
+    fail(close_code::kUnsupportedData, "binary frame where base64 text was agreed");
+    return;
+  }
   const char* why = "";
   if (!chain_->upstream(src, n, bufferevent_get_output(backend_), &why))
     fail(close_code::kInvalidPayload, why);
@@ -413,6 +471,7 @@ void Session::on_close(uint16_t code, std::string_view reason) {
   if (state_ == State::kOpen) {
     // Echo the code (section 5.5.1); an empty close gets an empty close.
     send_close(code, "");
+    send_backend_close(close_code::kNormal, "client closed");
     close_backend();
   }
   close_client();
@@ -441,7 +500,13 @@ void Session::close_both(uint16_t to_client, uint16_t to_backend, const char* wh
 
 // ws:// routes: a close frame as a client sends it, if the backend stream is between frames.
 void Session::send_backend_close(uint16_t code, const char* why) {
-  if (!up_ || !up_->at_boundary() || !backend_ || backend_closing_) return;
+  if (!backend_ || backend_closing_) return;
+  // wsgate's own frames toward the backend may interleave with a fragmented message.
+  if (backend_codec_) {
+    backend_codec_->encode_close(bufferevent_get_output(backend_), code, why);
+    return;
+  }
+  if (!up_ || !up_->at_boundary()) return;
   uint8_t p[kMaxControlPayload];
   size_t n;
   close_payload(code, why, p, n);
@@ -491,6 +556,50 @@ void Session::RelayWatch::on_relay_close(uint16_t code, std::string_view reason)
 
 bool Session::RelayWatch::relay_blocked() const {
   return out_len(from_client_ ? s_.backend_ : s_.client_) > kOutHigh;
+}
+
+void Session::BackendSink::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) {
+  evbuffer* out = s_.client_ ? bufferevent_get_output(s_.client_) : nullptr;
+  if (s_.state_ != State::kOpen || !out) {
+    evbuffer_drain(src, n);
+    return;
+  }
+  if (opcode == kOpBinary && s_.route_->config().type != MessageType::kBinary) {
+    evbuffer_drain(src, n);
+    s_.fail_relay(false, {close_code::kUnsupportedData,
+                          "binary message for a hybi-00 client on a type = text route"});
+    return;
+  }
+  s_.msgs_out_ += fin;
+  if (opcode == kOpText) {
+    s_.codec_->encode_data(out, src, n, kOpText, first, fin);
+    return;
+  }
+  // hybi-00 carries text only: the message goes as one base64 string.
+  s_.base64_.encode(src, n, s_.scratch_, fin);
+  s_.codec_->encode_data(out, s_.scratch_, evbuffer_get_length(s_.scratch_), kOpText, first, fin);
+}
+
+void Session::BackendSink::on_ping(const uint8_t* p, size_t n) {
+  if (s_.backend_ && !s_.backend_closing_)
+    s_.backend_codec_->encode_pong(bufferevent_get_output(s_.backend_), p, n);
+}
+
+void Session::BackendSink::on_close(uint16_t code, std::string_view reason) {
+  s_.backend_close_seen_ = true;
+  if (!s_.close_code_) {
+    s_.close_code_ = code;
+    s_.close_reason_.assign(reason.data(), reason.size());
+  }
+  // The backend's code goes back to it; the client's protocol has no codes to carry.
+  s_.send_backend_close(code, "");
+  s_.send_close(code, reason);
+  s_.close_backend();
+  s_.close_client();
+}
+
+bool Session::BackendSink::blocked() const {
+  return out_len(s_.client_) > kOutHigh;
 }
 
 void Session::send_close(uint16_t code, std::string_view reason) {
@@ -614,7 +723,7 @@ void Session::arm_open_timer() {
     uint64_t idle = ms_between(last_activity_, now);
     wait = idle >= l.idle_timeout_ms ? 0 : l.idle_timeout_ms - idle;
   }
-  if (l.ping_interval_ms) wait = std::min(wait, ms_between(now, next_ping_));
+  if (l.ping_interval_ms && codec_->has_pings()) wait = std::min(wait, ms_between(now, next_ping_));
   if (wait != UINT64_MAX) arm_timer(wait);
 }
 
@@ -625,7 +734,7 @@ void Session::tick() {
   const char* why = nullptr;
   if (l.idle_timeout_ms && ms_between(last_activity_, now) >= l.idle_timeout_ms)
     why = "idle timeout";
-  if (!why && l.ping_interval_ms && ms_between(now, next_ping_) == 0) {
+  if (!why && l.ping_interval_ms && codec_->has_pings() && ms_between(now, next_ping_) == 0) {
     if (ping_outstanding_) {
       // A client still taking our data is alive, even if its pong waits behind that data.
       if (bytes_out_ == bytes_out_at_ping_) why = "no pong within ping_interval";
@@ -699,7 +808,7 @@ void Session::on_client_write(bufferevent* bev, void* ctx) {
     if (s->backend_ && !s->backend_closing_) {
       bufferevent_enable(s->backend_, EV_READ);
       // A relay stops inside a frame when the client is full; its rest is still buffered.
-      if (s->down_ && s->state_ == State::kOpen) s->process_backend(false);
+      if ((s->down_ || s->backend_codec_) && s->state_ == State::kOpen) s->process_backend(false);
     }
     if (!(bufferevent_get_enabled(bev) & EV_READ)) {
       bufferevent_enable(bev, EV_READ);

@@ -10,12 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "base64.h"
+#include "chain.h"
 #include "codec.h"
 #include "relay.h"
 
 struct bufferevent;
 struct event;
-class Chain;
 class Route;
 class Worker;
 struct Runtime;
@@ -105,6 +106,27 @@ class Session : public MessageSink {
     bool from_client_;
   };
 
+  // Hears what a ws:// backend sends a hybi-00 client, decoded from RFC 6455 frames.
+  class BackendSink : public MessageSink {
+   public:
+    explicit BackendSink(Session& s) : s_(s) {}
+    void on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) override;
+    void on_ping(const uint8_t* p, size_t n) override;
+    void on_pong(const uint8_t*, size_t) override {}
+    void on_close(uint16_t code, std::string_view reason) override;
+    bool blocked() const override;
+
+   private:
+    Session& s_;
+  };
+
+  // What a hybi-00 client's 101 needs, from its request until the answer goes out.
+  struct Hybi00Reply {
+    uint8_t challenge[16];
+    std::string origin;
+    std::string location;
+  };
+
   Worker& worker_;
   std::shared_ptr<const Runtime> rt_;  // keeps the routes this session started with alive
   const Route* route_ = nullptr;
@@ -114,6 +136,8 @@ class Session : public MessageSink {
   event* timer_ = nullptr;
   std::unique_ptr<Codec> codec_;
   std::unique_ptr<Chain> chain_;
+  Framing framing_ = Framing::kBinary;
+  std::unique_ptr<Hybi00Reply> hybi00_;
   bool over_limit_;
   bool client_closing_ = false;   // freeing the client once its output drains
   bool backend_closing_ = false;  // same for the backend
@@ -125,7 +149,7 @@ class Session : public MessageSink {
   std::string close_reason_;
   std::string path_;
   std::string protocol_;
-  std::string accept_;
+  std::string accept_;  // Sec-WebSocket-Accept, kept until the 101 goes out
   // ws:// routes only.
   std::optional<FrameRelay> up_, down_;  // client -> backend, backend -> client
   RelayWatch up_watch_{*this, true};
@@ -135,10 +159,14 @@ class Session : public MessageSink {
   std::string extensions_;      // agreed with the backend and relayed to the client
   std::string backend_fields_;  // other fields of the backend's 101, for the client
   bool deflate_offered_ = false;
+  // ws:// routes with a hybi-00 client: wsgate speaks RFC 6455 to the backend itself.
+  std::unique_ptr<Codec> backend_codec_;
+  BackendSink backend_sink_{*this};
+  Base64Encoder base64_;
+  evbuffer* scratch_ = nullptr;
   bool client_close_seen_ = false;
   bool backend_close_seen_ = false;
-  uint64_t body_left_ =
-      0;  // of the backend's refusal  // Sec-WebSocket-Accept, kept until the 101 goes out
+  uint64_t body_left_ = 0;  // of the backend's refusal
   char peer_[64];
   char peer_ip_[64];
   timeval start_;
@@ -147,7 +175,6 @@ class Session : public MessageSink {
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
-  uint64_t msgs_in_ = 0;  // data messages from the client (echo and TCP routes)
-  uint64_t msgs_out_ =
-      0;  // data messages to the client  // a client that keeps reading is not dead
+  uint64_t msgs_in_ = 0;   // data messages from the client (echo and TCP routes)
+  uint64_t msgs_out_ = 0;  // data messages to the client
 };

@@ -30,7 +30,7 @@ RouteConfig route_config(const std::string& type, const std::string& backend) {
 
 std::unique_ptr<Chain> text_chain() {
   ChainFactory f(route_config("text", "tcp://127.0.0.1:7000"));
-  return f.make_chain();
+  return f.make_chain(f.framing(false, ""));
 }
 
 TEST(Chain, TextRoutePassesCompleteText) {
@@ -188,7 +188,7 @@ TEST(Chain, TextRouteEofWithCompleteTextFlushesEverything) {
 
 TEST(Chain, BinaryRoutePassesBytesThroughUnchanged) {
   ChainFactory f(route_config("binary", "tcp://127.0.0.1:7000"));
-  auto chain = f.make_chain();
+  auto chain = f.make_chain(f.framing(false, ""));
   Buf in;
   std::string bytes = std::string("\xFF\x00\xC3\xED\xA0\x80", 6) + "\xE2";
   in.add(bytes);
@@ -203,7 +203,7 @@ TEST(Chain, BinaryRoutePassesBytesThroughUnchanged) {
 TEST(Chain, EchoRouteHasNoTextFilter) {
   // The built-in echo target sends frames itself, so even a text route needs no filter.
   ChainFactory f(route_config("text", "echo"));
-  auto chain = f.make_chain();
+  auto chain = f.make_chain(f.framing(false, ""));
   Buf in;
   in.add("\xFF");
   const char* why = "";
@@ -214,7 +214,7 @@ TEST(Chain, UpstreamMovesExactlyNBytes) {
   for (const char* type : {"binary", "text"}) {
     SCOPED_TRACE(type);
     ChainFactory f(route_config(type, "tcp://127.0.0.1:7000"));
-    auto chain = f.make_chain();
+    auto chain = f.make_chain(f.framing(false, ""));
     Buf in, out;
     in.add("0123456789");
     const char* why = "";
@@ -235,8 +235,8 @@ TEST(Chain, UpstreamMovesExactlyNBytes) {
 
 TEST(Chain, FactoryMakesIndependentChains) {
   ChainFactory f(route_config("text", "tcp://127.0.0.1:7000"));
-  auto a = f.make_chain();
-  auto b = f.make_chain();
+  auto a = f.make_chain(f.framing(false, ""));
+  auto b = f.make_chain(f.framing(false, ""));
   Buf ina, inb;
   const char* why = "";
   ina.add("\xE2\x82");
@@ -252,7 +252,7 @@ TEST(Chain, FactoryCodecUsesRouteMaxMessageSize) {
   RouteConfig rc = route_config("binary", "echo");
   rc.limits.max_message_size = 4;
   ChainFactory f(rc);
-  auto codec = f.make_codec();
+  auto codec = f.make_codec(false);
   ASSERT_NE(codec, nullptr);
   // A masked 5-byte binary frame is over the limit.
   const std::string frame = std::string("\x82\x85\x00\x00\x00\x00", 6) + "hello";

@@ -305,11 +305,12 @@ TEST(CheckUpgrade, MissingVersionIs400) {
             http_status::kBadRequest);
 }
 
-TEST(CheckUpgrade, Hybi00KeysWithoutVersionIs426) {
+TEST(CheckUpgrade, Hybi00KeysWithoutVersionAreNotRfc6455) {
+  // check_upgrade is the RFC 6455 check; a hybi-00 request goes to check_hybi00 instead.
   EXPECT_EQ(upgrade_status(upgrade_fields("Upgrade: WebSocket\r\n", kStdConnection,
                                           "Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n"
                                           "Sec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n")),
-            http_status::kUpgradeRequired);
+            http_status::kBadRequest);
 }
 
 TEST(CheckUpgrade, BadKeyIs400) {

@@ -55,7 +55,9 @@ BackendAddr ws(const std::string& host, int port, const std::string& path = "") 
 std::string written(const Request& req, const BackendAddr& b, std::string_view protocols,
                     std::string_view ip, bool forwarded, bool tls = false) {
   Buf out;
-  write_backend_request(out, req, b, protocols, ClientInfo{ip, tls}, forwarded);
+  const HeaderField* key = req.find("Sec-WebSocket-Key");
+  write_backend_request(out, req, b, key ? key->value : "", protocols, ClientInfo{ip, tls},
+                        forwarded);
   return out.str();
 }
 
