@@ -175,22 +175,26 @@ bool has_token(std::string_view value, std::string_view token) {
   return !for_each_element(value, [&](std::string_view item) { return !iequals(item, token); });
 }
 
-int check_upgrade(const Request& req, Upgrade& up, const char** why) {
-  up = Upgrade();
-  bool websocket = false;
-  for (const HeaderField& h : req.headers)
+int check_upgrade_fields(const Request& req, const char** why) {
+  bool websocket = false, connection = false;
+  for (const HeaderField& h : req.headers) {
     if (iequals(h.name, "Upgrade") && has_token(h.value, "websocket")) websocket = true;
+    if (iequals(h.name, "Connection") && has_token(h.value, "upgrade")) connection = true;
+  }
   if (!websocket) {
     *why = "this path serves WebSocket only; send an Upgrade: websocket request";
     return http_status::kUpgradeRequired;
   }
-  bool connection = false;
-  for (const HeaderField& h : req.headers)
-    if (iequals(h.name, "Connection") && has_token(h.value, "upgrade")) connection = true;
   if (!connection) {
     *why = "Connection header lacks the upgrade token";
     return http_status::kBadRequest;
   }
+  return 0;
+}
+
+int check_upgrade(const Request& req, Upgrade& up, const char** why) {
+  up = Upgrade();
+  if (int status = check_upgrade_fields(req, why)) return status;
   const HeaderField* version = req.find("Sec-WebSocket-Version");
   if (!version) {
     *why = "missing Sec-WebSocket-Version";

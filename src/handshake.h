@@ -49,6 +49,9 @@ int parse_fields(std::string_view lines, std::vector<HeaderField>& out, const ch
 long find_request_head(evbuffer* in, size_t cap = kMaxRequestHead);
 // Parses the request line and header fields. Returns 0, or an HTTP status and `why`.
 int parse_request(std::string_view head, Request& req, const char** why);
+// Checks Upgrade: websocket and Connection: upgrade, which every version needs. Returns 0, or
+// 426/400 and `why`.
+int check_upgrade_fields(const Request& req, const char** why);
 // Checks the upgrade fields (section 4.2.1). Returns 0, or 400/426 and `why`.
 int check_upgrade(const Request& req, Upgrade& up, const char** why);
 // Collects the Sec-WebSocket-Protocol offer in order; null, or why it is malformed.

@@ -41,19 +41,7 @@ bool is_hybi00(const Request& req) {
 
 int check_hybi00(const Request& req, Hybi00Upgrade& up, const char** why) {
   up = Hybi00Upgrade();
-  bool websocket = false, connection = false;
-  for (const HeaderField& h : req.headers) {
-    if (iequals(h.name, "Upgrade") && has_token(h.value, "websocket")) websocket = true;
-    if (iequals(h.name, "Connection") && has_token(h.value, "upgrade")) connection = true;
-  }
-  if (!websocket) {
-    *why = "this path serves WebSocket only; send an Upgrade: WebSocket request";
-    return http_status::kUpgradeRequired;
-  }
-  if (!connection) {
-    *why = "Connection header lacks the upgrade token";
-    return http_status::kBadRequest;
-  }
+  if (int status = check_upgrade_fields(req, why)) return status;
   const HeaderField* k1 = req.find("Sec-WebSocket-Key1");
   const HeaderField* k2 = req.find("Sec-WebSocket-Key2");
   if (!k1 || !k2 || req.count("Sec-WebSocket-Key1") != 1 || req.count("Sec-WebSocket-Key2") != 1) {
