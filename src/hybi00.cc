@@ -34,6 +34,20 @@ void hybi00_challenge(uint32_t n1, uint32_t n2, const uint8_t key3[8], uint8_t o
   EVP_Digest(in, sizeof in, out, &len, EVP_md5(), nullptr);
 }
 
+namespace {
+
+// A key's spaces all count: the draft skips only the one space after the colon, where HTTP
+// would trim every space at either end. The head is contiguous and each line ends in CRLF.
+std::string_view key_value(const HeaderField& h) {
+  const char* p = h.name.data() + h.name.size() + 1;  // after the colon
+  if (*p == ' ') p++;
+  const char* end = h.value.data() + h.value.size();
+  while (*end != '\r') end++;
+  return std::string_view(p, static_cast<size_t>(end - p));
+}
+
+}  // namespace
+
 bool is_hybi00(const Request& req) {
   return (req.find("Sec-WebSocket-Key1") || req.find("Sec-WebSocket-Key2")) &&
          !req.find("Sec-WebSocket-Version");
@@ -48,7 +62,7 @@ int check_hybi00(const Request& req, Hybi00Upgrade& up, const char** why) {
     *why = "hybi-00 needs exactly one Sec-WebSocket-Key1 and one Sec-WebSocket-Key2";
     return http_status::kBadRequest;
   }
-  if (!hybi00_key_number(k1->value, up.n1) || !hybi00_key_number(k2->value, up.n2)) {
+  if (!hybi00_key_number(key_value(*k1), up.n1) || !hybi00_key_number(key_value(*k2), up.n2)) {
     *why =
         "bad Sec-WebSocket-Key1/Key2: each needs spaces, and its digits must divide by them "
         "into a 32-bit number";
