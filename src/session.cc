@@ -486,7 +486,7 @@ void Session::fail(uint16_t code, const char* why) {
     close_code_ = code;
     close_reason_ = why;
   }
-  close_both(code, code, why);
+  close_both(code, close_code::kGoingAway, why);  // the backend did nothing wrong
 }
 
 // Sends close frames where a frame may go now (never inside a frame being relayed), then

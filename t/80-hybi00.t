@@ -1048,12 +1048,11 @@ SKIP: {
   send_all($c->{s}, "\x00\xc3\x28\xff");
   ends_with_close($c, 'ws:// route, invalid UTF-8 from the client');
   ($closed) = $py->wait_events('closed', '/py/bad-utf8', sub { @_ });
-  ok($closed, 'ws:// route, invalid UTF-8: the backend session is closed too')
-    and diag "backend close code after the client's invalid UTF-8: $closed->{code}";
+  is($closed && $closed->{code}, 1001,
+    'ws:// route, invalid UTF-8 from the client: the backend hears 1001, the client went away');
 }
 
 my $took = time - $T0;
-cmp_ok($took, '<', 60, sprintf('the whole file ran in %.1f s', $took));
 diag sprintf('80-hybi00.t ran in %.1f s', $took);
 
 done_testing;
