@@ -73,7 +73,9 @@ std::string_view Route::select_protocol(const std::vector<std::string_view>& off
   bool bridge =
       rc_.backend.kind == BackendAddr::Kind::kTcp || rc_.backend.kind == BackendAddr::Kind::kUnix;
   for (std::string_view p : offered) {
-    if (rc_.protocols.empty() && bridge && (p == "base64" || (p == "binary" && !hybi00))) return p;
+    // A hybi-00 client cannot get binary frames, so it is never told it has them.
+    if (bridge && hybi00 && p == "binary") continue;
+    if (rc_.protocols.empty() && bridge && (p == "base64" || p == "binary")) return p;
     for (const std::string& mine : rc_.protocols)
       if (p == mine) return p;
   }

@@ -26,7 +26,7 @@ class Route {
   // wildcard).
   bool origin_allowed(std::string_view origin) const;
   // The first protocol of the client's offer this route accepts, or empty. Bridged routes
-  // with no protocols list accept "base64" and (RFC 6455 clients only) "binary".
+  // with no protocols list accept "base64" and "binary"; "binary" never for hybi-00 clients.
   std::string_view select_protocol(const std::vector<std::string_view>& offered,
                                    bool hybi00 = false) const;
 

@@ -296,4 +296,190 @@ TEST(Filter, Utf8TextFilterDirectly) {
   EXPECT_STRNE(f.why(), "");
 }
 
+// ---- base64 ----
+
+TEST(Base64Filter, UpstreamDecodesAcrossCallsWithGroupsSplit) {
+  Base64Filter f;
+  Buf in, out;
+  struct Step {
+    const char* text;
+    const char* decoded_so_far;
+  } steps[] = {
+      {"Zm9", ""},       {"vYm", "foo"},    {"Fy", "foobar"},     {"", "foobar"},
+      {"Q", "foobar"},   {"Q=", "foobar"},  {"=", "foobarA"},     {"Qg==Q", "foobarAB"},
+      {"0", "foobarAB"}, {"N", "foobarAB"}, {"E", "foobarABCCD"},
+  };
+  for (const Step& st : steps) {
+    SCOPED_TRACE(st.text);
+    in.add(st.text);
+    ASSERT_TRUE(f.upstream(in, out)) << f.why();
+    EXPECT_EQ(0u, in.size()) << "everything taken, partial groups kept inside";
+    EXPECT_EQ(st.decoded_so_far, out.str());
+  }
+}
+
+TEST(Base64Filter, UpstreamRejectsInvalid) {
+  for (std::string bad :
+       {std::string("Zm9v!"), std::string("Zm 9v"), std::string("Zm9v\r\n"), std::string("=AAA"),
+        std::string("Zh=="), std::string("QQ==="), std::string("\xC3\xA9"), std::string("Zg=a")}) {
+    SCOPED_TRACE(testing::PrintToString(bad));
+    Base64Filter f;
+    Buf in, out;
+    in.add(bad);
+    EXPECT_FALSE(f.upstream(in, out));
+    EXPECT_NE(std::string(f.why()).find("base64"), std::string::npos) << f.why();
+  }
+  // Invalid only in the light of an earlier call: "Zg" then "=A".
+  Base64Filter f;
+  Buf in, out;
+  in.add("Zg");
+  ASSERT_TRUE(f.upstream(in, out));
+  in.add("=A");
+  EXPECT_FALSE(f.upstream(in, out));
+  EXPECT_NE(std::string(f.why()).find("base64"), std::string::npos) << f.why();
+}
+
+TEST(Base64Filter, DownstreamGivesOnePaddedStringPerCall) {
+  Base64Filter f;
+  struct Case {
+    std::string raw, text;
+  } cases[] = {{"f", "Zg=="}, {"fo", "Zm8="},       {"foo", "Zm9v"},
+               {"", ""},      {"foob", "Zm9vYg=="}, {std::string("\x00\xFF", 2), "AP8="}};
+  for (const Case& c : cases) {
+    for (bool eof : {false, true}) {
+      Buf in, out;
+      in.add(c.raw);
+      ASSERT_TRUE(f.downstream(in, out, eof));
+      EXPECT_EQ(c.text, out.str()) << "nothing held back between reads";
+      EXPECT_EQ(0u, in.size());
+    }
+  }
+}
+
+TEST(Base64Filter, ChainOnABinaryRouteForAHybi00Client) {
+  ChainFactory f(route_config("binary", "tcp://127.0.0.1:7000"));
+  ASSERT_EQ(Framing::kBase64, f.framing(true, ""));
+  auto chain = f.make_chain(Framing::kBase64);
+  const char* why = "";
+  // Client text frames arrive as pieces; the chain decodes them as one stream.
+  Buf in, up;
+  in.add("Zm9vY");
+  ASSERT_TRUE(chain->upstream(in, 5, up, &why)) << why;
+  EXPECT_EQ("foo", up.str());
+  in.add("mFy");
+  ASSERT_TRUE(chain->upstream(in, 3, up, &why)) << why;
+  EXPECT_EQ("foobar", up.str());
+  in.add("Zm9v*");
+  EXPECT_FALSE(chain->upstream(in, 5, up, &why));
+  EXPECT_NE(std::string(why).find("base64"), std::string::npos) << why;
+  // Backend reads come back as whole base64 strings.
+  Buf back;
+  back.add(std::string("\x01\x02\x03\x04", 4));
+  evbuffer* out = chain->downstream(back, false, &why);
+  ASSERT_NE(out, nullptr) << why;
+  EXPECT_EQ("AQIDBA==", drain(out));
+  back.add("xyz");
+  out = chain->downstream(back, false, &why);
+  ASSERT_NE(out, nullptr) << why;
+  EXPECT_EQ("eHl6", drain(out));
+}
+
+TEST(Base64Filter, EchoRouteGetsNoFilterWhateverTheFraming) {
+  ChainFactory f(route_config("binary", "echo"));
+  for (Framing fr : {Framing::kText, Framing::kBinary, Framing::kBase64}) {
+    auto chain = f.make_chain(fr);
+    Buf in;
+    in.add("\xFF!");
+    const char* why = "";
+    EXPECT_EQ(chain->downstream(in, false, &why), static_cast<evbuffer*>(in));
+    EXPECT_EQ("\xFF!", in.str());
+  }
+}
+
+// ---- ChainFactory::framing ----
+
+TEST(ChainFactory, FramingTable) {
+  struct Case {
+    const char* type;
+    const char* backend;
+    bool hybi00;
+    const char* protocol;
+    Framing want;
+  } cases[] = {
+      // Echo keeps each message's own type, whatever was asked.
+      {"binary", "echo", false, "", Framing::kBinary},
+      {"text", "echo", false, "", Framing::kBinary},
+      {"text", "echo", true, "", Framing::kBinary},
+      {"binary", "echo", true, "base64", Framing::kBinary},
+      {"text", "echo", false, "base64", Framing::kBinary},
+      // The base64 subprotocol, for either kind of client and route type.
+      {"binary", "tcp://127.0.0.1:7000", false, "base64", Framing::kBase64},
+      {"text", "tcp://127.0.0.1:7000", false, "base64", Framing::kBase64},
+      {"binary", "unix:/tmp/wsgate.sock", false, "base64", Framing::kBase64},
+      {"text", "tcp://127.0.0.1:7000", true, "base64", Framing::kBase64},
+      // hybi-00: binary routes carry base64, text routes text.
+      {"binary", "tcp://127.0.0.1:7000", true, "", Framing::kBase64},
+      {"binary", "unix:/tmp/wsgate.sock", true, "chat", Framing::kBase64},
+      {"text", "tcp://127.0.0.1:7000", true, "", Framing::kText},
+      {"text", "unix:/tmp/wsgate.sock", true, "chat", Framing::kText},
+      // The binary subprotocol, RFC 6455 only.
+      {"binary", "tcp://127.0.0.1:7000", false, "binary", Framing::kBinary},
+      {"text", "tcp://127.0.0.1:7000", false, "binary", Framing::kBinary},
+      {"text", "unix:/tmp/wsgate.sock", false, "binary", Framing::kBinary},
+      // Otherwise the route's type.
+      {"binary", "tcp://127.0.0.1:7000", false, "", Framing::kBinary},
+      {"text", "tcp://127.0.0.1:7000", false, "", Framing::kText},
+      {"binary", "unix:/tmp/wsgate.sock", false, "chat", Framing::kBinary},
+      {"text", "unix:/tmp/wsgate.sock", false, "chat", Framing::kText},
+      {"text", "tcp://127.0.0.1:7000", false, "BASE64", Framing::kText},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.type) + " " + c.backend + (c.hybi00 ? " hybi00 " : " rfc6455 ") +
+                 "'" + c.protocol + "'");
+    ChainFactory f(route_config(c.type, c.backend));
+    EXPECT_EQ(static_cast<int>(c.want), static_cast<int>(f.framing(c.hybi00, c.protocol)));
+  }
+}
+
+TEST(ChainFactory, MakeCodecForHybi00HasNoPings) {
+  RouteConfig rc = route_config("binary", "tcp://127.0.0.1:7000");
+  rc.limits.max_message_size = 4;
+  ChainFactory f(rc);
+  auto hybi = f.make_codec(true);
+  ASSERT_NE(hybi, nullptr);
+  EXPECT_FALSE(hybi->has_pings());
+  auto rfc = f.make_codec(false);
+  ASSERT_NE(rfc, nullptr);
+  EXPECT_TRUE(rfc->has_pings());
+  // It reads hybi-00 frames, within the route's max_message_size.
+  struct Sink : MessageSink {
+    std::string got;
+    void on_data(evbuffer* src, size_t n, uint8_t, bool, bool) override {
+      std::string p(n, '\0');
+      evbuffer_remove(src, &p[0], n);
+      got += p;
+    }
+    void on_ping(const uint8_t*, size_t) override {}
+    void on_pong(const uint8_t*, size_t) override {}
+    void on_close(uint16_t, std::string_view) override {}
+  } sink;
+  Buf in;
+  in.add(
+      std::string("\x00"
+                  "abcd\xFF",
+                  6));
+  ASSERT_EQ(hybi->decode(in, sink).code, 0);
+  EXPECT_EQ("abcd", sink.got);
+  in.add(
+      std::string("\x00"
+                  "abcde\xFF",
+                  7));
+  EXPECT_EQ(hybi->decode(in, sink).code, close_code::kTooBig);
+  // And writes them.
+  Buf payload, out;
+  payload.add("hi");
+  hybi->encode_data(out, payload, 2, kOpText, true, true);
+  EXPECT_EQ(std::string("\x00hi\xFF", 4), out.str());
+}
+
 }  // namespace

@@ -222,4 +222,91 @@ TEST(Protocols, NeverAnswersWithAProtocolTheClientDidNotOffer) {
   EXPECT_EQ(a.select_protocol(offer).data(), mine.data());
 }
 
+// ---- Implicit base64 and binary on bridged routes ----
+
+// One route with the given backend and extra lines.
+std::string backend_route(const std::string& backend, const std::string& extra = "") {
+  return "[route a]\npath = /a\nbackend = " + backend + "\n" + extra;
+}
+
+TEST(Protocols, BridgedRouteWithoutListAcceptsBase64AndBinary) {
+  using V = std::vector<std::string_view>;
+  for (const char* backend : {"tcp://127.0.0.1:5900", "unix:/run/app.sock"}) {
+    for (const char* type : {"binary", "text"}) {
+      SCOPED_TRACE(std::string(backend) + " " + type);
+      Config c = parse_ok(backend_route(backend, std::string("type = ") + type + "\n"));
+      Router r(c);
+      const Route& a = *r.routes()[0];
+      EXPECT_EQ(a.select_protocol(V{"base64"}), "base64");
+      EXPECT_EQ(a.select_protocol(V{"binary"}), "binary");
+      EXPECT_EQ(a.select_protocol(V{"base64"}, true), "base64");
+      EXPECT_EQ(a.select_protocol(V{"binary"}, true), "") << "hybi-00 carries text only";
+      EXPECT_EQ(a.select_protocol(V{"chat", "soap"}), "");
+      EXPECT_EQ(a.select_protocol(V{}), "");
+      EXPECT_EQ(a.select_protocol(V{}, true), "");
+      // Exact names only.
+      EXPECT_EQ(a.select_protocol(V{"Base64", "BINARY", "base64 ", "bin"}), "");
+    }
+  }
+}
+
+TEST(Protocols, ImplicitProtocolsFollowTheClientsOrder) {
+  using V = std::vector<std::string_view>;
+  Config c = parse_ok(backend_route("tcp://127.0.0.1:5900"));
+  Router r(c);
+  const Route& a = *r.routes()[0];
+  EXPECT_EQ(a.select_protocol(V{"binary", "base64"}), "binary");
+  EXPECT_EQ(a.select_protocol(V{"base64", "binary"}), "base64");
+  EXPECT_EQ(a.select_protocol(V{"chat", "binary", "base64"}), "binary");
+  // hybi-00 skips binary and takes the next it can use.
+  EXPECT_EQ(a.select_protocol(V{"binary", "base64"}, true), "base64");
+  EXPECT_EQ(a.select_protocol(V{"binary", "chat"}, true), "");
+  // The answer is the client's own string.
+  std::string mine = "base64";
+  EXPECT_EQ(a.select_protocol(V{mine}).data(), mine.data());
+}
+
+TEST(Protocols, AListDisablesTheImplicitOnes) {
+  using V = std::vector<std::string_view>;
+  for (const char* backend : {"tcp://127.0.0.1:5900", "unix:/run/app.sock"}) {
+    SCOPED_TRACE(backend);
+    Config c = parse_ok(backend_route(backend, "protocols = chat\n"));
+    Router r(c);
+    const Route& a = *r.routes()[0];
+    EXPECT_EQ(a.select_protocol(V{"base64", "binary"}), "");
+    EXPECT_EQ(a.select_protocol(V{"base64"}, true), "");
+    EXPECT_EQ(a.select_protocol(V{"base64", "chat"}), "chat");
+    EXPECT_EQ(a.select_protocol(V{"binary", "chat"}, true), "chat");
+  }
+  // Listed explicitly, they are accepted as any listed name: the list is the whole truth.
+  Config c = parse_ok(backend_route("tcp://127.0.0.1:5900", "protocols = binary, base64\n"));
+  Router r(c);
+  const Route& a = *r.routes()[0];
+  EXPECT_EQ(a.select_protocol(V{"base64"}), "base64");
+  EXPECT_EQ(a.select_protocol(V{"binary", "base64"}), "binary");
+  EXPECT_EQ(a.select_protocol(V{"chat"}), "");
+  // Even listed, binary is not named to a hybi-00 client, whose frames stay text.
+  EXPECT_EQ(a.select_protocol(V{"binary", "base64"}, true), "base64");
+  EXPECT_EQ(a.select_protocol(V{"binary"}, true), "");
+}
+
+TEST(Protocols, EchoAndWsRoutesGetNoImplicitOnes) {
+  using V = std::vector<std::string_view>;
+  for (const char* backend : {"echo", "ws://127.0.0.1:9001/socket"}) {
+    SCOPED_TRACE(backend);
+    Config c = parse_ok(backend_route(backend));
+    Router r(c);
+    const Route& a = *r.routes()[0];
+    EXPECT_EQ(a.select_protocol(V{"base64"}), "");
+    EXPECT_EQ(a.select_protocol(V{"binary"}), "");
+    EXPECT_EQ(a.select_protocol(V{"base64", "binary"}, true), "");
+    Config listed = parse_ok(backend_route(backend, "protocols = chat, base64\n"));
+    Router rl(listed);
+    const Route& b = *rl.routes()[0];
+    EXPECT_EQ(b.select_protocol(V{"binary", "base64"}), "base64") << "only the list";
+    EXPECT_EQ(b.select_protocol(V{"binary"}), "");
+    EXPECT_EQ(b.select_protocol(V{"chat"}, true), "chat");
+  }
+}
+
 }  // namespace

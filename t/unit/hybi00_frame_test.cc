@@ -1,0 +1,701 @@
+// hybi-00 framing: the streaming Hybi00Codec decoder (text frames, discarded frames, the closing
+// frame, limits, backpressure) and its encoder.
+#include "hybi00_frame.h"
+
+#include <event2/buffer.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "test_buffer.h"
+
+namespace {
+
+std::string bytes(std::initializer_list<int> b) {
+  std::string s;
+  for (int c : b) s.push_back(static_cast<char>(c));
+  return s;
+}
+
+// A text frame: 0x00 <payload> 0xFF.
+std::string text_frame(const std::string& payload) {
+  return std::string(1, '\0') + payload + "\xFF";
+}
+
+// A frame of `type` (high bit set) with a base-128 length and `payload`.
+std::string length_frame(uint8_t type, const std::string& payload) {
+  std::string len;
+  uint64_t n = payload.size();
+  len.insert(len.begin(), static_cast<char>(n & 0x7F));
+  for (n >>= 7; n > 0; n >>= 7) len.insert(len.begin(), static_cast<char>(0x80 | (n & 0x7F)));
+  return std::string(1, static_cast<char>(type)) + len + payload;
+}
+
+const std::string kClose = bytes({0xFF, 0x00});
+
+struct Event {
+  enum Kind { kData, kPing, kPong, kClose } kind;
+  uint8_t opcode = 0;
+  bool first = false;
+  bool fin = false;
+  std::string data;
+  uint16_t code = 0;
+};
+
+// Records what the decoder reports. Can block once it has taken `block_after` payload bytes.
+class RecordingSink : public MessageSink {
+ public:
+  void on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) override {
+    EXPECT_LE(n, evbuffer_get_length(src));
+    std::string piece(n, '\0');
+    if (n) {
+      ASSERT_EQ(evbuffer_remove(src, &piece[0], n), static_cast<int>(n));
+    }
+    data_bytes += n;
+    events.push_back({Event::kData, opcode, first, fin, piece, 0});
+  }
+  void on_ping(const uint8_t* p, size_t n) override {
+    events.push_back(
+        {Event::kPing, 0, false, false, std::string(reinterpret_cast<const char*>(p), n), 0});
+  }
+  void on_pong(const uint8_t* p, size_t n) override {
+    events.push_back(
+        {Event::kPong, 0, false, false, std::string(reinterpret_cast<const char*>(p), n), 0});
+  }
+  void on_close(uint16_t code, std::string_view reason) override {
+    events.push_back({Event::kClose, 0, false, false, std::string(reason), code});
+  }
+  bool blocked() const override { return block || data_bytes >= block_after; }
+
+  // Whole messages: data pieces joined from `first` to `fin`, checking the flags as we go.
+  // An unfinished last message is returned as it is when `allow_open`.
+  std::vector<std::string> messages(bool allow_open = false) const {
+    std::vector<std::string> out;
+    bool open = false;
+    for (const Event& e : events) {
+      if (e.kind != Event::kData) continue;
+      EXPECT_EQ(e.opcode, kOpText) << "hybi-00 has text only";
+      EXPECT_EQ(e.first, !open) << "first flag out of place";
+      if (e.first) out.push_back("");
+      EXPECT_FALSE(out.empty());
+      if (out.empty()) break;
+      out.back() += e.data;
+      open = !e.fin;
+    }
+    if (!allow_open) {
+      EXPECT_FALSE(open) << "last message not finished";
+    }
+    return out;
+  }
+  std::vector<Event> controls() const {
+    std::vector<Event> out;
+    for (const Event& e : events)
+      if (e.kind != Event::kData) out.push_back(e);
+    return out;
+  }
+
+  std::vector<Event> events;
+  size_t data_bytes = 0;
+  size_t block_after = SIZE_MAX;
+  bool block = false;
+};
+
+// Feeds `wire` in chunks of `chunk` bytes (0 = all at once), decoding after each.
+// Returns the first error; stops there.
+DecodeError feed(Hybi00Codec& c, RecordingSink& sink, Buf& in, const std::string& wire,
+                 size_t chunk = 0) {
+  if (chunk == 0) chunk = wire.size() ? wire.size() : 1;
+  DecodeError err;
+  for (size_t i = 0; i < wire.size(); i += chunk) {
+    in.add(wire.substr(i, chunk));
+    err = c.decode(in, sink);
+    if (err.code) return err;
+  }
+  if (wire.empty()) err = c.decode(in, sink);
+  return err;
+}
+
+// Feeds `wire` cut at the given offsets (ascending), decoding after each piece.
+DecodeError feed_cuts(Hybi00Codec& c, RecordingSink& sink, Buf& in, const std::string& wire,
+                      const std::vector<size_t>& cuts) {
+  size_t at = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(wire.size());
+  for (size_t end : ends) {
+    in.add(wire.substr(at, end - at));
+    at = end;
+    DecodeError err = c.decode(in, sink);
+    if (err.code) return err;
+  }
+  return {};
+}
+
+const size_t kChunks[] = {0, 1, 2, 3, 7, 13, 128};
+
+// Decodes `wire` with a fresh codec for each chunking; expects the error `code` (0 = none).
+void expect_decode_error(const std::string& wire, uint16_t code, uint64_t max = 1 << 20) {
+  for (size_t chunk : kChunks) {
+    SCOPED_TRACE("chunk " + std::to_string(chunk));
+    Hybi00Codec c(max);
+    RecordingSink sink;
+    Buf in;
+    DecodeError err = feed(c, sink, in, wire, chunk);
+    EXPECT_EQ(err.code, code) << err.why;
+    if (code) {
+      EXPECT_STRNE(err.why, "");
+      for (const Event& e : sink.events) EXPECT_NE(e.kind, Event::kClose);
+    }
+  }
+}
+
+// ---- Text frames ----
+
+TEST(Hybi00Decode, TextFrame) {
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  ASSERT_EQ(feed(c, sink, in, text_frame("Hello \xE2\x82\xAC")).code, 0);
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(sink.events[0].kind, Event::kData);
+  EXPECT_EQ(sink.events[0].opcode, kOpText);
+  EXPECT_TRUE(sink.events[0].first);
+  EXPECT_TRUE(sink.events[0].fin);
+  EXPECT_EQ(sink.events[0].data, "Hello \xE2\x82\xAC");
+  EXPECT_EQ(in.size(), 0u);
+}
+
+TEST(Hybi00Decode, EmptyFrame) {
+  for (size_t chunk : kChunks) {
+    SCOPED_TRACE(chunk);
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    ASSERT_EQ(feed(c, sink, in, bytes({0x00, 0xFF}), chunk).code, 0);
+    ASSERT_EQ(sink.events.size(), 1u);
+    EXPECT_TRUE(sink.events[0].first);
+    EXPECT_TRUE(sink.events[0].fin);
+    EXPECT_EQ(sink.events[0].data, "");
+    EXPECT_EQ(in.size(), 0u);
+  }
+}
+
+TEST(Hybi00Decode, SeveralFramesInOneBuffer) {
+  std::string wire = text_frame("one") + text_frame("") + text_frame("two") +
+                     text_frame("\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5");
+  for (size_t chunk : kChunks) {
+    SCOPED_TRACE(chunk);
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
+    EXPECT_EQ(sink.messages(),
+              (std::vector<std::string>{"one", "", "two",
+                                        "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"}));
+    EXPECT_TRUE(sink.controls().empty());
+    EXPECT_EQ(in.size(), 0u);
+  }
+}
+
+TEST(Hybi00Decode, PiecesReportFirstAndFin) {
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  in.add(std::string(1, '\0'));
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_TRUE(sink.events.empty()) << "a frame with nothing in it yet reports nothing";
+  in.add("ab");
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  in.add("cd");
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  in.add("\xFF");
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  in.add(text_frame("whole") + std::string(1, '\0') + "x");
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  ASSERT_EQ(sink.events.size(), 5u);
+  struct Want {
+    std::string data;
+    bool first, fin;
+  } want[] = {{"ab", true, false},
+              {"cd", false, false},
+              {"", false, true},
+              {"whole", true, true},
+              {"x", true, false}};
+  for (size_t i = 0; i < 5; i++) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(sink.events[i].data, want[i].data);
+    EXPECT_EQ(sink.events[i].first, want[i].first);
+    EXPECT_EQ(sink.events[i].fin, want[i].fin);
+    EXPECT_EQ(sink.events[i].opcode, kOpText);
+  }
+  EXPECT_EQ(in.size(), 0u);
+}
+
+// ---- Every split ----
+
+// A stream with every kind of frame, then the closing frame and bytes that must be ignored.
+std::string mixed_stream() {
+  return text_frame("hi") + text_frame("") + bytes({0x01}) + std::string("skip\0me", 7) + "\xFF" +
+         length_frame(0x80, "len") + length_frame(0x81, std::string(130, 'L')) +
+         text_frame("\xE2\x82\xAC\xF0\x9F\x98\x80") + length_frame(0xFF, "ff") +
+         bytes({0x7F, 0xFF}) + text_frame("end") + kClose + text_frame("late") + "\xC0garbage";
+}
+
+const std::vector<std::string> kMixedMessages = {"hi", "", "\xE2\x82\xAC\xF0\x9F\x98\x80", "end"};
+
+void expect_mixed(const RecordingSink& sink) {
+  EXPECT_EQ(sink.messages(), kMixedMessages);
+  auto ctl = sink.controls();
+  ASSERT_EQ(ctl.size(), 1u);
+  EXPECT_EQ(ctl[0].kind, Event::kClose);
+  EXPECT_EQ(ctl[0].code, close_code::kNoStatus);
+  EXPECT_EQ(ctl[0].data, "");
+  EXPECT_EQ(sink.events.back().kind, Event::kClose) << "nothing after the close";
+}
+
+TEST(Hybi00Decode, MixedStreamOneByteAtATime) {
+  std::string wire = mixed_stream();
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  ASSERT_EQ(feed(c, sink, in, wire, 1).code, 0);
+  expect_mixed(sink);
+  EXPECT_EQ(in.size(), 0u);
+}
+
+TEST(Hybi00Decode, MixedStreamEveryTwoWaySplit) {
+  std::string wire = mixed_stream();
+  for (size_t cut = 0; cut <= wire.size(); cut++) {
+    SCOPED_TRACE("cut at " + std::to_string(cut));
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    ASSERT_EQ(feed_cuts(c, sink, in, wire, {cut}).code, 0);
+    expect_mixed(sink);
+    EXPECT_EQ(in.size(), 0u);
+  }
+}
+
+TEST(Hybi00Decode, ShortStreamEveryThreeWaySplit) {
+  std::string wire = text_frame("a\xC3\xA9") + bytes({0x05, 'x', 0xFF}) + length_frame(0x80, "zz") +
+                     text_frame("b") + kClose + "tail";
+  for (size_t i = 0; i <= wire.size(); i++) {
+    for (size_t j = i; j <= wire.size(); j++) {
+      SCOPED_TRACE(std::to_string(i) + "," + std::to_string(j));
+      Hybi00Codec c(1 << 20);
+      RecordingSink sink;
+      Buf in;
+      ASSERT_EQ(feed_cuts(c, sink, in, wire, {i, j}).code, 0);
+      EXPECT_EQ(sink.messages(), (std::vector<std::string>{"a\xC3\xA9", "b"}));
+      ASSERT_EQ(sink.controls().size(), 1u);
+      EXPECT_EQ(sink.controls()[0].code, close_code::kNoStatus);
+    }
+  }
+}
+
+TEST(Hybi00Decode, InputSpreadOverManyBufferChains) {
+  std::string payload;
+  for (int i = 0; i < 40; i++) payload += "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";
+  std::string wire = text_frame(payload) + text_frame("next");
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  for (char ch : wire) {
+    Buf one;
+    evbuffer_add(one, &ch, 1);
+    evbuffer_add_buffer(in, one);
+  }
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{payload, "next"}));
+  EXPECT_EQ(in.size(), 0u);
+}
+
+// ---- UTF-8 ----
+
+TEST(Hybi00Decode, InvalidUtf8Is1007) {
+  for (const std::string& bad :
+       {std::string("\xC0\xAF"), std::string("ok \xC3\x28"), std::string("\xED\xA0\x80"),
+        std::string("\xF4\x90\x80\x80"), std::string("\x80"), std::string("\xFE")}) {
+    SCOPED_TRACE(testing::PrintToString(bad));
+    expect_decode_error(text_frame(bad), close_code::kInvalidPayload);
+  }
+  // A valid frame before it is still delivered.
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  EXPECT_EQ(feed(c, sink, in, text_frame("fine") + text_frame("\xC3\x28")).code,
+            close_code::kInvalidPayload);
+  EXPECT_EQ(sink.messages(true).at(0), "fine");
+}
+
+TEST(Hybi00Decode, InvalidUtf8FailsFastBeforeTheFrameEnds) {
+  // The frame never ends; the bad sequence is enough.
+  for (size_t chunk : {size_t{0}, size_t{1}, size_t{3}}) {
+    SCOPED_TRACE(chunk);
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    EXPECT_EQ(feed(c, sink, in, std::string(1, '\0') + "abc\xED\xA0\x80" + "def", chunk).code,
+              close_code::kInvalidPayload);
+  }
+}
+
+TEST(Hybi00Decode, Utf8SplitAcrossPiecesIsFine) {
+  std::string text = "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xF0\x9F\x98\x80";
+  std::string wire = text_frame(text);
+  for (size_t chunk : kChunks) {
+    SCOPED_TRACE(chunk);
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
+    EXPECT_EQ(sink.messages(), (std::vector<std::string>{text}));
+  }
+}
+
+TEST(Hybi00Decode, TextEndingInsideAUtf8SequenceIs1007) {
+  expect_decode_error(text_frame("ab\xCE"), close_code::kInvalidPayload);
+  expect_decode_error(text_frame("\xF0\x9F\x98"), close_code::kInvalidPayload);
+  expect_decode_error(text_frame("\xE2\x82"), close_code::kInvalidPayload);
+  // The lead byte in one piece, the end of the frame in the next.
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  in.add(std::string(1, '\0') + "x\xE2\x82");
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  in.add("\xFF");
+  EXPECT_EQ(c.decode(in, sink).code, close_code::kInvalidPayload);
+}
+
+TEST(Hybi00Decode, EachFrameStartsWithFreshUtf8State) {
+  // A skipped frame holding a lead byte must not leak into the next text frame.
+  expect_decode_error(bytes({0x01, 0xE2, 0xFF}) + text_frame("\x82\xAC"),
+                      close_code::kInvalidPayload);
+  expect_decode_error(bytes({0x01, 0xE2, 0xFF}) + text_frame("ok"), 0);
+}
+
+// ---- 1009 too big ----
+
+TEST(Hybi00Decode, TextFrameOverMaxIs1009) {
+  expect_decode_error(text_frame(std::string(10, 'x')), 0, 10);
+  expect_decode_error(text_frame(std::string(11, 'x')), close_code::kTooBig, 10);
+  // Each frame counts from zero.
+  expect_decode_error(text_frame(std::string(10, 'x')) + text_frame(std::string(10, 'y')), 0, 10);
+  // Detected before the frame's end arrives.
+  Hybi00Codec c(10);
+  RecordingSink sink;
+  Buf in;
+  in.add(std::string(1, '\0') + std::string(6, 'a'));
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  in.add(std::string(5, 'b'));
+  DecodeError err = c.decode(in, sink);
+  EXPECT_EQ(err.code, close_code::kTooBig);
+  EXPECT_STRNE(err.why, "");
+}
+
+TEST(Hybi00Decode, LengthPrefixedFrameOverMaxIs1009) {
+  expect_decode_error(length_frame(0x80, std::string(10, 'x')), 0, 10);
+  expect_decode_error(length_frame(0x80, std::string(11, 'x')), close_code::kTooBig, 10);
+  expect_decode_error(length_frame(0x81, std::string(200, 'x')), close_code::kTooBig, 100);
+  // From the length alone, none of the data present: 0x82 0x80 0x80 0x00 is 2^15.
+  Hybi00Codec c(1000);
+  RecordingSink sink;
+  Buf in;
+  in.add(bytes({0x82, 0x82, 0x80, 0x00}));
+  EXPECT_EQ(c.decode(in, sink).code, close_code::kTooBig);
+  // A length with very many continuation bytes ends in 1009, not an overflow back under max.
+  Hybi00Codec c2(1 << 20);
+  Buf in2;
+  std::string huge(1, '\x80');
+  huge += std::string(40, '\xFF');
+  huge.push_back('\x7F');
+  in2.add(huge);
+  EXPECT_EQ(c2.decode(in2, sink).code, close_code::kTooBig);
+  EXPECT_TRUE(sink.events.empty());
+}
+
+// ---- Discarded frames ----
+
+TEST(Hybi00Decode, LengthPrefixedFramesAreDiscarded) {
+  std::string wire =
+      length_frame(0x80, "") + text_frame("a") + length_frame(0x80, "hello") +
+      length_frame(0x81, std::string(127, 'x')) + length_frame(0x81, std::string(128, 'y')) +
+      length_frame(0xC0, std::string(300, '\xFF')) + length_frame(0xFE, bytes({0x00, 0xFF, 0x00})) +
+      length_frame(0x80, std::string(20000, '\x00')) + text_frame("b");
+  // A length written with a redundant leading zero group: 0x80 0x80 0x03 is 3.
+  wire += bytes({0x90, 0x80, 0x03, 'a', 'b', 'c'}) + text_frame("c");
+  for (size_t chunk : kChunks) {
+    SCOPED_TRACE(chunk);
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
+    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_TRUE(sink.controls().empty());
+    EXPECT_EQ(in.size(), 0u);
+  }
+}
+
+TEST(Hybi00Decode, MultiByteLengthsAreBase128BigEndian) {
+  // 0x81 0x00 is 128: exactly 128 bytes are skipped, and the 129th starts the next frame.
+  std::string wire = bytes({0x80, 0x81, 0x00}) + std::string(128, 'z') + text_frame("next");
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  ASSERT_EQ(feed(c, sink, in, wire).code, 0);
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"next"}));
+  // 0x83 0x7F 0x02 is 3*128*128 + 127*128 + 2 = 65410.
+  std::string wire2 = bytes({0x80, 0x83, 0xFF, 0x02}) + std::string(65410, 'q') + text_frame("z");
+  Hybi00Codec c2(1 << 20);
+  RecordingSink sink2;
+  Buf in2;
+  ASSERT_EQ(feed(c2, sink2, in2, wire2, 4093).code, 0);
+  EXPECT_EQ(sink2.messages(), (std::vector<std::string>{"z"}));
+}
+
+TEST(Hybi00Decode, LowTypeFramesAreDiscarded) {
+  for (int type = 0x01; type <= 0x7F; type++) {
+    SCOPED_TRACE(type);
+    // Not UTF-8 checked, may hold 0x00, and end at the first 0xFF.
+    std::string wire = std::string(1, static_cast<char>(type)) +
+                       std::string("junk\0\xC0\x80\0", 8) + "\xFF" + text_frame("after");
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    ASSERT_EQ(feed(c, sink, in, wire, type % 5).code, 0);
+    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"after"}));
+    EXPECT_TRUE(sink.controls().empty());
+    EXPECT_EQ(in.size(), 0u);
+  }
+}
+
+// ---- The closing frame ----
+
+TEST(Hybi00Decode, CloseFrameReports1005AndIgnoresTheRest) {
+  for (size_t chunk : kChunks) {
+    SCOPED_TRACE(chunk);
+    Hybi00Codec c(10);
+    RecordingSink sink;
+    Buf in;
+    // After the close: a text frame, invalid UTF-8 and an oversized frame, all ignored.
+    std::string wire = text_frame("bye") + kClose + text_frame("late") + text_frame("\xC0") +
+                       text_frame(std::string(50, 'x')) + length_frame(0x81, std::string(300, 'y'));
+    ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
+    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"bye"}));
+    auto ctl = sink.controls();
+    ASSERT_EQ(ctl.size(), 1u);
+    EXPECT_EQ(ctl[0].kind, Event::kClose);
+    EXPECT_EQ(ctl[0].code, close_code::kNoStatus);
+    EXPECT_EQ(ctl[0].data, "");
+    EXPECT_EQ(in.size(), 0u);
+    // And later reads too.
+    in.add(text_frame("later") + kClose);
+    EXPECT_EQ(c.decode(in, sink).code, 0);
+    EXPECT_EQ(sink.controls().size(), 1u);
+    EXPECT_EQ(sink.messages().size(), 1u);
+    EXPECT_EQ(in.size(), 0u);
+  }
+}
+
+TEST(Hybi00Decode, CloseNotReportedUntilItsLengthArrives) {
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  in.add("\xFF");
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_TRUE(sink.events.empty());
+  in.add(std::string(1, '\0'));
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(sink.events[0].kind, Event::kClose);
+}
+
+TEST(Hybi00Decode, FfWithNonzeroLengthIsDiscardedNotAClose) {
+  std::string wire = length_frame(0xFF, "x") + length_frame(0xFF, std::string(200, '\0')) +
+                     text_frame("still open");
+  for (size_t chunk : kChunks) {
+    SCOPED_TRACE(chunk);
+    Hybi00Codec c(1 << 20);
+    RecordingSink sink;
+    Buf in;
+    ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
+    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"still open"}));
+    EXPECT_TRUE(sink.controls().empty());
+  }
+}
+
+TEST(Hybi00Decode, FfWithLengthZeroInTwoBytesIsAClose) {
+  // The draft closes on type 0xFF with length 0, however the 0 is written.
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  ASSERT_EQ(feed(c, sink, in, bytes({0xFF, 0x80, 0x00}) + text_frame("late")).code, 0);
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(sink.events[0].kind, Event::kClose);
+}
+
+// ---- Backpressure ----
+
+TEST(Hybi00Decode, BlockedSinkHoldsTheNextFrame) {
+  std::string wire = text_frame("first") + text_frame("second") + text_frame("third");
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  sink.block_after = 5;
+  Buf in;
+  in.add(wire);
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"first"}));
+  EXPECT_GT(in.size(), 0u);
+  ASSERT_EQ(c.decode(in, sink).code, 0);  // still blocked
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"first"}));
+  sink.block_after = SIZE_MAX;
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"first", "second", "third"}));
+  EXPECT_EQ(in.size(), 0u);
+}
+
+TEST(Hybi00Decode, BlockedSinkStopsMidFrameAndResumes) {
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  Buf in;
+  in.add(std::string(1, '\0') + "abc");
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  ASSERT_EQ(sink.data_bytes, 3u);
+  sink.block = true;
+  in.add("d\xC3");
+  in.add(std::string("\xA9\xFF") + text_frame("g") + kClose);
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_EQ(sink.data_bytes, 3u) << "nothing while blocked";
+  EXPECT_TRUE(sink.controls().empty()) << "not even a close behind blocked data";
+  sink.block = false;
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"abcd\xC3\xA9", "g"}));
+  ASSERT_EQ(sink.controls().size(), 1u);
+  EXPECT_EQ(in.size(), 0u);
+}
+
+TEST(Hybi00Decode, BlockedFromTheStart) {
+  Hybi00Codec c(1 << 20);
+  RecordingSink sink;
+  sink.block = true;
+  Buf in;
+  in.add(text_frame("x"));
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_TRUE(sink.events.empty());
+  EXPECT_GT(in.size(), 0u);
+  sink.block = false;
+  ASSERT_EQ(c.decode(in, sink).code, 0);
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"x"}));
+}
+
+// ---- Encoder ----
+
+TEST(Hybi00Encode, WholeFrame) {
+  Hybi00Codec c(1 << 20);
+  Buf payload, out;
+  payload.add("hello world");
+  c.encode_data(out, payload, 5, kOpText, true, true);
+  EXPECT_EQ(out.str(), text_frame("hello"));
+  EXPECT_EQ(payload.str(), " world") << "only n bytes are taken";
+  Buf empty, out2;
+  c.encode_data(out2, empty, 0, kOpText, true, true);
+  EXPECT_EQ(out2.str(), bytes({0x00, 0xFF}));
+}
+
+TEST(Hybi00Encode, PiecesMakeOneFrame) {
+  Hybi00Codec c(1 << 20);
+  Buf payload, out;
+  payload.add("abcdef");
+  c.encode_data(out, payload, 2, kOpText, true, false);
+  EXPECT_EQ(out.str(), std::string(1, '\0') + "ab");
+  c.encode_data(out, payload, 2, kOpText, false, false);
+  c.encode_data(out, payload, 0, kOpText, false, false);
+  EXPECT_EQ(out.str(), std::string(1, '\0') + "abcd");
+  c.encode_data(out, payload, 2, kOpText, false, true);
+  EXPECT_EQ(out.str(), text_frame("abcdef"));
+  // The opcode does not matter: hybi-00 has text frames only.
+  Buf p2, out2;
+  p2.add("QQ==");
+  c.encode_data(out2, p2, 4, kOpBinary, true, true);
+  EXPECT_EQ(out2.str(), text_frame("QQ=="));
+}
+
+TEST(Hybi00Encode, LargeFrame) {
+  Hybi00Codec c(1 << 20);
+  std::string big(100000, 'b');
+  Buf payload, out;
+  payload.add(big);
+  c.encode_data(out, payload, big.size(), kOpText, true, true);
+  EXPECT_EQ(out.str(), text_frame(big));
+  EXPECT_EQ(payload.size(), 0u);
+}
+
+TEST(Hybi00Encode, CloseOnce) {
+  Hybi00Codec c(1 << 20);
+  Buf out;
+  c.encode_close(out, close_code::kNormal, "bye");
+  EXPECT_EQ(out.str(), kClose);
+  c.encode_close(out, close_code::kInvalidPayload, "again");
+  EXPECT_EQ(out.str(), kClose) << "written once";
+  // Data after the close is dropped, and taken from the payload.
+  Buf payload;
+  payload.add("late");
+  c.encode_data(out, payload, 4, kOpText, true, true);
+  EXPECT_EQ(out.str(), kClose);
+  EXPECT_EQ(payload.size(), 0u);
+}
+
+TEST(Hybi00Encode, CloseCodeDoesNotMatter) {
+  for (uint16_t code : {close_code::kNormal, close_code::kGoingAway, close_code::kNoStatus,
+                        close_code::kTooBig, uint16_t{4000}}) {
+    Hybi00Codec c(1 << 20);
+    Buf out;
+    c.encode_close(out, code, "reason that is not sent");
+    EXPECT_EQ(out.str(), kClose) << code;
+  }
+}
+
+TEST(Hybi00Encode, CloseInsideAnUnfinishedFrameWritesNothing) {
+  Hybi00Codec c(1 << 20);
+  Buf payload, out;
+  payload.add("abcd");
+  c.encode_data(out, payload, 2, kOpText, true, false);
+  c.encode_close(out, close_code::kGoingAway, "");
+  EXPECT_EQ(out.str(), std::string(1, '\0') + "ab") << "0xFF 0x00 would cut the frame";
+  c.encode_data(out, payload, 2, kOpText, false, true);
+  EXPECT_EQ(out.str(), text_frame("abcd"));
+  c.encode_close(out, close_code::kGoingAway, "");
+  EXPECT_EQ(out.str(), text_frame("abcd") + kClose) << "once the frame is done, it may close";
+}
+
+TEST(Hybi00Encode, NoPings) {
+  Hybi00Codec c(1 << 20);
+  EXPECT_FALSE(c.has_pings());
+  const Codec& base = c;
+  EXPECT_FALSE(base.has_pings());
+  Buf out;
+  c.encode_ping(out, "ping", 4);
+  c.encode_pong(out, "pong", 4);
+  EXPECT_EQ(out.size(), 0u);
+}
+
+TEST(Hybi00Encode, EncodedFramesDecodeBack) {
+  Hybi00Codec enc(1 << 20);
+  Buf payload, wire;
+  std::string text = "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5";
+  payload.add(text + "second");
+  enc.encode_data(wire, payload, 3, kOpText, true, false);
+  enc.encode_data(wire, payload, text.size() - 3, kOpText, false, true);
+  enc.encode_data(wire, payload, 6, kOpText, true, true);
+  enc.encode_close(wire, close_code::kNormal, "");
+  Hybi00Codec dec(1 << 20);
+  RecordingSink sink;
+  ASSERT_EQ(dec.decode(wire, sink).code, 0);
+  EXPECT_EQ(sink.messages(), (std::vector<std::string>{text, "second"}));
+  ASSERT_EQ(sink.controls().size(), 1u);
+  EXPECT_EQ(sink.controls()[0].code, close_code::kNoStatus);
+}
+
+}  // namespace
