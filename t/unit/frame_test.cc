@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "test_buffer.h"
+#include "test_sink.h"
 
 namespace {
 
@@ -51,105 +52,6 @@ std::string close_payload(uint16_t code, const std::string& reason = "") {
   p.push_back(static_cast<char>(code >> 8));
   p.push_back(static_cast<char>(code & 0xFF));
   return p + reason;
-}
-
-struct Event {
-  enum Kind { kData, kPing, kPong, kClose } kind;
-  uint8_t opcode = 0;
-  bool first = false;
-  bool fin = false;
-  std::string data;
-  uint16_t code = 0;
-};
-
-// Records what the decoder reports. Can block once it has taken `block_after` payload bytes.
-class RecordingSink : public MessageSink {
- public:
-  void on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) override {
-    EXPECT_LE(n, evbuffer_get_length(src));
-    std::string piece(n, '\0');
-    if (n) {
-      ASSERT_EQ(evbuffer_remove(src, &piece[0], n), static_cast<int>(n));
-    }
-    data_bytes += n;
-    events.push_back({Event::kData, opcode, first, fin, piece, 0});
-  }
-  void on_ping(const uint8_t* p, size_t n) override {
-    events.push_back(
-        {Event::kPing, 0, false, false, std::string(reinterpret_cast<const char*>(p), n), 0});
-  }
-  void on_pong(const uint8_t* p, size_t n) override {
-    events.push_back(
-        {Event::kPong, 0, false, false, std::string(reinterpret_cast<const char*>(p), n), 0});
-  }
-  void on_close(uint16_t code, std::string_view reason) override {
-    events.push_back({Event::kClose, 0, false, false, std::string(reason), code});
-  }
-  bool blocked() const override { return block || data_bytes >= block_after; }
-
-  // Whole messages: data pieces joined from `first` to `fin`, checking the flags as we go.
-  std::vector<std::pair<uint8_t, std::string>> messages() const {
-    std::vector<std::pair<uint8_t, std::string>> out;
-    bool open = false;
-    for (const Event& e : events) {
-      if (e.kind != Event::kData) continue;
-      EXPECT_EQ(e.first, !open) << "first flag out of place";
-      if (e.first) out.push_back({e.opcode, ""});
-      EXPECT_FALSE(out.empty());
-      if (out.empty()) break;
-      EXPECT_EQ(e.opcode, out.back().first) << "opcode changed inside a message";
-      out.back().second += e.data;
-      open = !e.fin;
-    }
-    EXPECT_FALSE(open) << "last message not finished";
-    return out;
-  }
-  std::vector<Event> controls() const {
-    std::vector<Event> out;
-    for (const Event& e : events)
-      if (e.kind != Event::kData) out.push_back(e);
-    return out;
-  }
-
-  std::vector<Event> events;
-  size_t data_bytes = 0;
-  size_t block_after = SIZE_MAX;
-  bool block = false;
-};
-
-// Feeds `wire` in chunks of `chunk` bytes (0 = all at once), decoding after each.
-// Returns the first error; stops there.
-DecodeError feed(FrameDecoder& d, RecordingSink& sink, Buf& in, const std::string& wire,
-                 size_t chunk = 0) {
-  if (chunk == 0) chunk = wire.size() ? wire.size() : 1;
-  DecodeError err;
-  for (size_t i = 0; i < wire.size(); i += chunk) {
-    in.add(wire.substr(i, chunk));
-    err = d.decode(in, sink);
-    if (err.code) return err;
-  }
-  if (wire.empty()) err = d.decode(in, sink);
-  return err;
-}
-
-// The chunk sizes every decode test is run with: whole, byte by byte, and odd splits.
-const size_t kChunks[] = {0, 1, 2, 3, 7, 13, 128};
-
-// Decodes `wire` with a fresh decoder for each chunking; expects the error `code` (0 = none).
-void expect_decode_error(const std::string& wire, uint16_t code, uint64_t max = 1 << 20) {
-  for (size_t chunk : kChunks) {
-    SCOPED_TRACE("chunk " + std::to_string(chunk));
-    FrameDecoder d(max);
-    RecordingSink sink;
-    Buf in;
-    DecodeError err = feed(d, sink, in, wire, chunk);
-    EXPECT_EQ(err.code, code) << err.why;
-    if (code) {
-      EXPECT_STRNE(err.why, "");
-      // Nothing after the error may have been reported as a message end.
-      for (const Event& e : sink.events) EXPECT_NE(e.kind, Event::kClose);
-    }
-  }
 }
 
 // Parses one unmasked server frame at the start of `s`.
@@ -265,7 +167,7 @@ TEST(FrameDecode, LengthsRoundTripMasked) {
         Buf in;
         DecodeError err = feed(d, sink, in, wire, chunk);
         ASSERT_EQ(err.code, 0) << err.why;
-        auto msgs = sink.messages();
+        auto msgs = sink.typed_messages();
         ASSERT_EQ(msgs.size(), 1u);
         EXPECT_EQ(msgs[0].first, op);
         EXPECT_TRUE(msgs[0].second == payload);
@@ -309,7 +211,7 @@ TEST(FrameDecode, MaskKeysOfAllKinds) {
       RecordingSink sink;
       Buf in;
       ASSERT_EQ(feed(d, sink, in, client_frame(kOpBinary, true, payload, m), chunk).code, 0);
-      auto msgs = sink.messages();
+      auto msgs = sink.typed_messages();
       ASSERT_EQ(msgs.size(), 1u);
       EXPECT_TRUE(msgs[0].second == payload);
     }
@@ -330,7 +232,7 @@ TEST(FrameDecode, PayloadSpreadOverManyBufferChains) {
     evbuffer_add_buffer(in, one);
   }
   ASSERT_EQ(d.decode(in, sink).code, 0);
-  auto msgs = sink.messages();
+  auto msgs = sink.typed_messages();
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0].first, kOpText);
   EXPECT_EQ(msgs[0].second, payload);
@@ -345,7 +247,7 @@ TEST(FrameDecode, SeveralFramesInOneBuffer) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(d, sink, in, wire, chunk).code, 0);
-    auto msgs = sink.messages();
+    auto msgs = sink.typed_messages();
     ASSERT_EQ(msgs.size(), 3u);
     EXPECT_EQ(msgs[0], std::make_pair(uint8_t{kOpText}, std::string("one")));
     EXPECT_EQ(msgs[1], std::make_pair(uint8_t{kOpBinary}, std::string("two")));
@@ -391,7 +293,7 @@ TEST(FrameDecode, FragmentedTextWithCharacterSplitAcrossFragments) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(d, sink, in, wire, chunk).code, 0);
-    auto msgs = sink.messages();
+    auto msgs = sink.typed_messages();
     ASSERT_EQ(msgs.size(), 1u);
     EXPECT_EQ(msgs[0].first, kOpText);
     EXPECT_EQ(msgs[0].second, text);
@@ -414,7 +316,7 @@ TEST(FrameDecode, FragmentedBinaryFlags) {
   EXPECT_FALSE(sink.events[1].fin);
   EXPECT_FALSE(sink.events[2].first);
   EXPECT_TRUE(sink.events[2].fin);
-  EXPECT_EQ(sink.messages()[0].second, "abcdef");
+  EXPECT_EQ(sink.typed_messages()[0].second, "abcdef");
 }
 
 TEST(FrameDecode, EmptyFirstFragmentDoesNotLoseTheFirstFlag) {
@@ -424,7 +326,7 @@ TEST(FrameDecode, EmptyFirstFragmentDoesNotLoseTheFirstFlag) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(d, sink, in, wire, chunk).code, 0);
-    auto msgs = sink.messages();
+    auto msgs = sink.typed_messages();
     ASSERT_EQ(msgs.size(), 1u);
     EXPECT_EQ(msgs[0], std::make_pair(uint8_t{kOpText}, std::string("xy")));
   }
@@ -441,7 +343,7 @@ TEST(FrameDecode, ControlFramesInterleavedInFragmentedMessage) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(d, sink, in, wire, chunk).code, 0);
-    auto msgs = sink.messages();
+    auto msgs = sink.typed_messages();
     ASSERT_EQ(msgs.size(), 2u);
     EXPECT_EQ(msgs[0], std::make_pair(uint8_t{kOpText}, std::string("Hello, world")));
     EXPECT_EQ(msgs[1], std::make_pair(uint8_t{kOpBinary}, std::string("next")));
@@ -468,48 +370,51 @@ TEST(FrameDecode, Utf8StateSurvivesInterleavedControlFrame) {
   // "é" split around a ping: still valid. Then "\xED" + ping + "\xA0\x80" is a surrogate.
   std::string ok = client_frame(kOpText, false, "\xC3") + client_frame(kOpPing, true, "") +
                    client_frame(kOpCont, true, "\xA9");
-  expect_decode_error(ok, 0);
+  expect_decode_error<FrameDecoder>(ok, 0);
   std::string bad = client_frame(kOpText, false, "\xED") + client_frame(kOpPing, true, "") +
                     client_frame(kOpCont, true, "\xA0\x80");
-  expect_decode_error(bad, close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(bad, close_code::kInvalidPayload);
 }
 
 // ---- 1002 protocol errors ----
 
 TEST(FrameDecode, UnmaskedClientFrame) {
-  expect_decode_error(raw_frame(0x81, 5, "", "hello", false), close_code::kProtocolError);
-  expect_decode_error(raw_frame(0x89, 0, "", "", false), close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(raw_frame(0x81, 5, "", "hello", false),
+                                    close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(raw_frame(0x89, 0, "", "", false), close_code::kProtocolError);
   // A correctly encoded server frame is unmasked, so the client decoder refuses it.
   Rfc6455Codec codec(1 << 20);
   Buf out;
   codec.encode_ping(out, "x", 1);
-  expect_decode_error(out.str(), close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(out.str(), close_code::kProtocolError);
 }
 
 TEST(FrameDecode, ReservedBits) {
   for (uint8_t rsv : {0x40, 0x20, 0x10, 0x70}) {
     SCOPED_TRACE(rsv);
-    expect_decode_error(client_frame(kOpText, true, "hi", kMask, rsv), close_code::kProtocolError);
-    expect_decode_error(client_frame(kOpPing, true, "", kMask, rsv), close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(client_frame(kOpText, true, "hi", kMask, rsv),
+                                      close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(client_frame(kOpPing, true, "", kMask, rsv),
+                                      close_code::kProtocolError);
   }
 }
 
 TEST(FrameDecode, UnknownOpcodes) {
   for (uint8_t op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
     SCOPED_TRACE(op);
-    expect_decode_error(client_frame(op, true, "x"), close_code::kProtocolError);
-    expect_decode_error(client_frame(op, true, ""), close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(client_frame(op, true, "x"), close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(client_frame(op, true, ""), close_code::kProtocolError);
   }
   // Also inside a fragmented message.
-  expect_decode_error(client_frame(kOpText, false, "a") + client_frame(0x3, true, "b"),
-                      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpText, false, "a") + client_frame(0x3, true, "b"), close_code::kProtocolError);
 }
 
 TEST(FrameDecode, FragmentedControlFrame) {
   for (uint8_t op : {kOpPing, kOpPong, kOpClose}) {
     SCOPED_TRACE(op);
-    expect_decode_error(client_frame(op, false, ""), close_code::kProtocolError);
-    expect_decode_error(client_frame(op, false, "ab"), close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(client_frame(op, false, ""), close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(client_frame(op, false, "ab"), close_code::kProtocolError);
   }
 }
 
@@ -518,72 +423,83 @@ TEST(FrameDecode, ControlFrameOver125Bytes) {
     SCOPED_TRACE(op);
     std::string p(126, 'x');
     if (op == kOpClose) p = close_payload(1000, std::string(124, 'x'));
-    expect_decode_error(client_frame(op, true, p), close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(client_frame(op, true, p), close_code::kProtocolError);
     // The extended length says 125, which is a non-minimal encoding of a legal length:
     // any 126/127 length marker on a control frame is an error.
-    expect_decode_error(raw_frame(0x80 | op, 126, bytes({0x00, 0x7D}), std::string(125, 'y')),
-                        close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(
+        raw_frame(0x80 | op, 126, bytes({0x00, 0x7D}), std::string(125, 'y')),
+        close_code::kProtocolError);
   }
   // Exactly 125 is fine.
-  expect_decode_error(client_frame(kOpPing, true, std::string(125, 'x')), 0);
-  expect_decode_error(client_frame(kOpClose, true, close_payload(1000, std::string(123, 'r'))), 0);
+  expect_decode_error<FrameDecoder>(client_frame(kOpPing, true, std::string(125, 'x')), 0);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpClose, true, close_payload(1000, std::string(123, 'r'))), 0);
 }
 
 TEST(FrameDecode, ContinuationWithoutStart) {
-  expect_decode_error(client_frame(kOpCont, true, "x"), close_code::kProtocolError);
-  expect_decode_error(client_frame(kOpCont, false, ""), close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(client_frame(kOpCont, true, "x"), close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(client_frame(kOpCont, false, ""), close_code::kProtocolError);
   // A finished message does not leave room for a continuation either.
-  expect_decode_error(client_frame(kOpText, true, "a") + client_frame(kOpCont, true, "b"),
-                      close_code::kProtocolError);
-  expect_decode_error(client_frame(kOpText, false, "a") + client_frame(kOpCont, true, "b") +
-                          client_frame(kOpCont, true, "c"),
-                      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpText, true, "a") + client_frame(kOpCont, true, "b"),
+      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, false, "a") +
+                                        client_frame(kOpCont, true, "b") +
+                                        client_frame(kOpCont, true, "c"),
+                                    close_code::kProtocolError);
 }
 
 TEST(FrameDecode, NewDataFrameInsideFragmentedMessage) {
-  expect_decode_error(client_frame(kOpText, false, "a") + client_frame(kOpText, true, "b"),
-                      close_code::kProtocolError);
-  expect_decode_error(client_frame(kOpBinary, false, "a") + client_frame(kOpText, true, "b"),
-                      close_code::kProtocolError);
-  expect_decode_error(client_frame(kOpText, false, "a") + client_frame(kOpPing, true, "") +
-                          client_frame(kOpBinary, false, "b"),
-                      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpText, false, "a") + client_frame(kOpText, true, "b"),
+      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpBinary, false, "a") + client_frame(kOpText, true, "b"),
+      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, false, "a") +
+                                        client_frame(kOpPing, true, "") +
+                                        client_frame(kOpBinary, false, "b"),
+                                    close_code::kProtocolError);
 }
 
 TEST(FrameDecode, NonMinimalLengths) {
   // 126 marker with a 16-bit length under 126.
-  expect_decode_error(raw_frame(0x82, 126, bytes({0x00, 0x00}), ""), close_code::kProtocolError);
-  expect_decode_error(raw_frame(0x82, 126, bytes({0x00, 0x7D}), std::string(125, 'x')),
-                      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(raw_frame(0x82, 126, bytes({0x00, 0x00}), ""),
+                                    close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(
+      raw_frame(0x82, 126, bytes({0x00, 0x7D}), std::string(125, 'x')), close_code::kProtocolError);
   // 127 marker with a 64-bit length that fits 16 bits.
-  expect_decode_error(raw_frame(0x82, 127, bytes({0, 0, 0, 0, 0, 0, 0, 5}), "hello"),
-                      close_code::kProtocolError);
-  expect_decode_error(raw_frame(0x82, 127, bytes({0, 0, 0, 0, 0, 0, 0xFF, 0xFF}), ""),
-                      close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(raw_frame(0x82, 127, bytes({0, 0, 0, 0, 0, 0, 0, 5}), "hello"),
+                                    close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(raw_frame(0x82, 127, bytes({0, 0, 0, 0, 0, 0, 0xFF, 0xFF}), ""),
+                                    close_code::kProtocolError);
   // The smallest legal lengths for each marker are accepted.
-  expect_decode_error(raw_frame(0x82, 126, bytes({0x00, 0x7E}), std::string(126, 'x')), 0);
-  expect_decode_error(
+  expect_decode_error<FrameDecoder>(
+      raw_frame(0x82, 126, bytes({0x00, 0x7E}), std::string(126, 'x')), 0);
+  expect_decode_error<FrameDecoder>(
       raw_frame(0x82, 127, bytes({0, 0, 0, 0, 0, 1, 0, 0}), std::string(65536, 'x')), 0);
 }
 
 TEST(FrameDecode, SixtyFourBitLengthWithMsbSet) {
-  expect_decode_error(raw_frame(0x82, 127, bytes({0x80, 0, 0, 0, 0, 0, 0, 0}), ""),
-                      close_code::kProtocolError, UINT64_MAX);
-  expect_decode_error(
+  expect_decode_error<FrameDecoder>(raw_frame(0x82, 127, bytes({0x80, 0, 0, 0, 0, 0, 0, 0}), ""),
+                                    close_code::kProtocolError, UINT64_MAX);
+  expect_decode_error<FrameDecoder>(
       raw_frame(0x82, 127, bytes({0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}), ""),
       close_code::kProtocolError, UINT64_MAX);
 }
 
 TEST(FrameDecode, CloseWithOneBytePayload) {
-  expect_decode_error(client_frame(kOpClose, true, "\x03"), close_code::kProtocolError);
+  expect_decode_error<FrameDecoder>(client_frame(kOpClose, true, "\x03"),
+                                    close_code::kProtocolError);
 }
 
 TEST(FrameDecode, InvalidCloseCodes) {
   for (int code : {0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535}) {
     SCOPED_TRACE(code);
-    expect_decode_error(client_frame(kOpClose, true, close_payload(static_cast<uint16_t>(code))),
-                        close_code::kProtocolError);
-    expect_decode_error(
+    expect_decode_error<FrameDecoder>(
+        client_frame(kOpClose, true, close_payload(static_cast<uint16_t>(code))),
+        close_code::kProtocolError);
+    expect_decode_error<FrameDecoder>(
         client_frame(kOpClose, true, close_payload(static_cast<uint16_t>(code), "bye")),
         close_code::kProtocolError);
   }
@@ -685,15 +601,20 @@ TEST(FrameDecode, NotClosedBeforeCloseFrameCompletes) {
 // ---- 1007 invalid payload ----
 
 TEST(FrameDecode, InvalidUtf8InText) {
-  expect_decode_error(client_frame(kOpText, true, "\xFF"), close_code::kInvalidPayload);
-  expect_decode_error(client_frame(kOpText, true, "ok \xC0\xAF"), close_code::kInvalidPayload);
-  expect_decode_error(client_frame(kOpText, true, "\xED\xA0\x80"), close_code::kInvalidPayload);
-  expect_decode_error(client_frame(kOpText, true, "\xF4\x90\x80\x80"), close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, true, "\xFF"),
+                                    close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, true, "ok \xC0\xAF"),
+                                    close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, true, "\xED\xA0\x80"),
+                                    close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, true, "\xF4\x90\x80\x80"),
+                                    close_code::kInvalidPayload);
   // Invalid across fragments.
-  expect_decode_error(client_frame(kOpText, false, "a\xE2\x82") + client_frame(kOpCont, true, "A"),
-                      close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpText, false, "a\xE2\x82") + client_frame(kOpCont, true, "A"),
+      close_code::kInvalidPayload);
   // Binary messages are not checked.
-  expect_decode_error(client_frame(kOpBinary, true, "\xFF\xED\xA0\x80\xC0"), 0);
+  expect_decode_error<FrameDecoder>(client_frame(kOpBinary, true, "\xFF\xED\xA0\x80\xC0"), 0);
 }
 
 TEST(FrameDecode, InvalidUtf8FailsFastMidFrame) {
@@ -721,40 +642,45 @@ TEST(FrameDecode, InvalidUtf8FailsFastMidFrame) {
 }
 
 TEST(FrameDecode, TextMessageEndingMidCharacter) {
-  expect_decode_error(client_frame(kOpText, true, "ab\xCE"), close_code::kInvalidPayload);
-  expect_decode_error(client_frame(kOpText, true, "\xF0\x9F\x98"), close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, true, "ab\xCE"),
+                                    close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, true, "\xF0\x9F\x98"),
+                                    close_code::kInvalidPayload);
   // The split character never completes: the final fragment is empty.
-  expect_decode_error(client_frame(kOpText, false, "a\xCE") + client_frame(kOpCont, true, ""),
-                      close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpText, false, "a\xCE") + client_frame(kOpCont, true, ""),
+      close_code::kInvalidPayload);
   // A control frame in between changes nothing.
-  expect_decode_error(client_frame(kOpText, false, "a\xE2\x82") + client_frame(kOpPing, true, "") +
-                          client_frame(kOpCont, true, ""),
-                      close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, false, "a\xE2\x82") +
+                                        client_frame(kOpPing, true, "") +
+                                        client_frame(kOpCont, true, ""),
+                                    close_code::kInvalidPayload);
 }
 
 TEST(FrameDecode, NextTextMessageStartsWithFreshUtf8State) {
   // A binary message ending in a lead byte must not leak into the next text message.
   std::string wire = client_frame(kOpBinary, true, "\xE2") + client_frame(kOpText, true, "\x82");
-  expect_decode_error(wire, close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(wire, close_code::kInvalidPayload);
   std::string ok = client_frame(kOpText, true, "\xC3\xA9") + client_frame(kOpText, true, "ok");
-  expect_decode_error(ok, 0);
+  expect_decode_error<FrameDecoder>(ok, 0);
 }
 
 TEST(FrameDecode, CloseReasonInvalidUtf8) {
-  expect_decode_error(client_frame(kOpClose, true, close_payload(1000, "\xFF")),
-                      close_code::kInvalidPayload);
-  expect_decode_error(client_frame(kOpClose, true, close_payload(1000, "ab\xCE")),
-                      close_code::kInvalidPayload);
-  expect_decode_error(client_frame(kOpClose, true, close_payload(1000, "\xED\xA0\x80")),
-                      close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpClose, true, close_payload(1000, "\xFF")),
+                                    close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(client_frame(kOpClose, true, close_payload(1000, "ab\xCE")),
+                                    close_code::kInvalidPayload);
+  expect_decode_error<FrameDecoder>(
+      client_frame(kOpClose, true, close_payload(1000, "\xED\xA0\x80")),
+      close_code::kInvalidPayload);
 }
 
 // ---- 1009 too big ----
 
 TEST(FrameDecode, SingleFrameOverMaxMessageSize) {
-  expect_decode_error(client_frame(kOpBinary, true, std::string(101, 'x')), close_code::kTooBig,
-                      100);
-  expect_decode_error(client_frame(kOpText, true, std::string(100, 'x')), 0, 100);
+  expect_decode_error<FrameDecoder>(client_frame(kOpBinary, true, std::string(101, 'x')),
+                                    close_code::kTooBig, 100);
+  expect_decode_error<FrameDecoder>(client_frame(kOpText, true, std::string(100, 'x')), 0, 100);
   // Detected from the header alone, before any payload arrives.
   std::string wire = client_frame(kOpBinary, true, std::string(70000, 'x'));
   FrameDecoder d(65536);
@@ -764,7 +690,7 @@ TEST(FrameDecode, SingleFrameOverMaxMessageSize) {
   EXPECT_EQ(d.decode(in, sink).code, close_code::kTooBig);
   EXPECT_TRUE(sink.events.empty());
   // A huge 64-bit length (MSB clear) is a 1009, not a crash or a wait.
-  expect_decode_error(
+  expect_decode_error<FrameDecoder>(
       raw_frame(0x82, 127, bytes({0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}), ""),
       close_code::kTooBig, 1 << 20);
 }
@@ -773,9 +699,9 @@ TEST(FrameDecode, FragmentsSummingOverMaxMessageSize) {
   std::string first = client_frame(kOpText, false, std::string(60, 'a'));
   std::string over = client_frame(kOpCont, true, std::string(41, 'b'));
   std::string exact = client_frame(kOpCont, true, std::string(40, 'b'));
-  expect_decode_error(first + over, close_code::kTooBig, 100);
-  expect_decode_error(first + exact, 0, 100);
-  expect_decode_error(
+  expect_decode_error<FrameDecoder>(first + over, close_code::kTooBig, 100);
+  expect_decode_error<FrameDecoder>(first + exact, 0, 100);
+  expect_decode_error<FrameDecoder>(
       first + client_frame(kOpCont, false, std::string(40, 'b')) + client_frame(kOpCont, true, "c"),
       close_code::kTooBig, 100);
   // Detected at the second frame's header, with none of its payload present.
@@ -785,11 +711,12 @@ TEST(FrameDecode, FragmentsSummingOverMaxMessageSize) {
   in.add(first + over.substr(0, 6));
   EXPECT_EQ(d.decode(in, sink).code, close_code::kTooBig);
   // Control frames in between do not count toward the message size.
-  expect_decode_error(first + client_frame(kOpPing, true, std::string(100, 'p')) + exact, 0, 100);
+  expect_decode_error<FrameDecoder>(
+      first + client_frame(kOpPing, true, std::string(100, 'p')) + exact, 0, 100);
   // Each message starts counting from zero.
-  expect_decode_error(client_frame(kOpBinary, true, std::string(100, 'a')) +
-                          client_frame(kOpBinary, true, std::string(100, 'b')),
-                      0, 100);
+  expect_decode_error<FrameDecoder>(client_frame(kOpBinary, true, std::string(100, 'a')) +
+                                        client_frame(kOpBinary, true, std::string(100, 'b')),
+                                    0, 100);
 }
 
 // ---- Backpressure ----
@@ -813,7 +740,7 @@ TEST(FrameDecode, BlockedSinkStopsMidPayloadAndResumes) {
   EXPECT_EQ(sink.data_bytes, 401u);
   sink.block = false;
   ASSERT_EQ(d.decode(in, sink).code, 0);
-  auto msgs = sink.messages();
+  auto msgs = sink.typed_messages();
   ASSERT_EQ(msgs.size(), 2u);
   EXPECT_EQ(msgs[0].second, payload);  // unmasking resumed at the right key offset
   EXPECT_EQ(msgs[1].second, "tail");
@@ -829,13 +756,13 @@ TEST(FrameDecode, SinkBlockingAfterAFrameHoldsTheNextOne) {
   Buf in;
   in.add(wire);
   ASSERT_EQ(d.decode(in, sink).code, 0);
-  auto msgs = sink.messages();
+  auto msgs = sink.typed_messages();
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0].second, "first");
   EXPECT_GT(in.size(), 0u);
   sink.block_after = SIZE_MAX;
   ASSERT_EQ(d.decode(in, sink).code, 0);
-  msgs = sink.messages();
+  msgs = sink.typed_messages();
   ASSERT_EQ(msgs.size(), 2u);
   EXPECT_EQ(msgs[1].second, "second");
   EXPECT_EQ(in.size(), 0u);
@@ -884,7 +811,7 @@ TEST(Codec, EncodedFragmentsDecodeBackAsOneMessage) {
   RecordingSink sink;
   Buf in;
   ASSERT_EQ(feed(d, sink, in, client).code, 0);
-  auto msgs = sink.messages();
+  auto msgs = sink.typed_messages();
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0], std::make_pair(uint8_t{kOpText}, text));
 }
@@ -1022,7 +949,7 @@ TEST(ClientCodec, EncodeDataIsMaskedAndUnmasksToThePayload) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(d, sink, in, wire).code, 0);
-    auto msgs = sink.messages();
+    auto msgs = sink.typed_messages();
     ASSERT_EQ(msgs.size(), 1u);
     EXPECT_TRUE(msgs[0].second == p);
   }
@@ -1070,7 +997,7 @@ TEST(ClientCodec, FragmentsAndFreshKeys) {
   RecordingSink sink;
   Buf in;
   ASSERT_EQ(feed(d, sink, in, wire, 1).code, 0);
-  auto msgs = sink.messages();
+  auto msgs = sink.typed_messages();
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0], std::make_pair(uint8_t{kOpText}, text));
 }
@@ -1134,7 +1061,7 @@ TEST(ClientCodec, DecodesUnmaskedServerFrames) {
       err = codec.decode(in, sink);
     }
     ASSERT_EQ(err.code, 0) << err.why;
-    auto msgs = sink.messages();
+    auto msgs = sink.typed_messages();
     ASSERT_EQ(msgs.size(), 3u);
     EXPECT_EQ(msgs[0], std::make_pair(uint8_t{kOpText}, std::string("hello")));
     EXPECT_EQ(msgs[1], std::make_pair(uint8_t{kOpBinary}, std::string("abcd")));
@@ -1205,7 +1132,7 @@ TEST(ServerCodec, RoleUnchanged) {
     Buf in;
     in.add(client_frame(kOpText, true, "ok"));
     ASSERT_EQ(c->decode(in, sink).code, 0);
-    EXPECT_EQ(sink.messages().at(0).second, "ok");
+    EXPECT_EQ(sink.typed_messages().at(0).second, "ok");
     in.add(raw_frame(0x81, 2, "", "no", false));
     EXPECT_EQ(c->decode(in, sink).code, close_code::kProtocolError);
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "test_buffer.h"
+#include "test_sink.h"
 
 namespace {
 
@@ -36,88 +37,6 @@ std::string length_frame(uint8_t type, const std::string& payload) {
 
 const std::string kClose = bytes({0xFF, 0x00});
 
-struct Event {
-  enum Kind { kData, kPing, kPong, kClose } kind;
-  uint8_t opcode = 0;
-  bool first = false;
-  bool fin = false;
-  std::string data;
-  uint16_t code = 0;
-};
-
-// Records what the decoder reports. Can block once it has taken `block_after` payload bytes.
-class RecordingSink : public MessageSink {
- public:
-  void on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) override {
-    EXPECT_LE(n, evbuffer_get_length(src));
-    std::string piece(n, '\0');
-    if (n) {
-      ASSERT_EQ(evbuffer_remove(src, &piece[0], n), static_cast<int>(n));
-    }
-    data_bytes += n;
-    events.push_back({Event::kData, opcode, first, fin, piece, 0});
-  }
-  void on_ping(const uint8_t* p, size_t n) override {
-    events.push_back(
-        {Event::kPing, 0, false, false, std::string(reinterpret_cast<const char*>(p), n), 0});
-  }
-  void on_pong(const uint8_t* p, size_t n) override {
-    events.push_back(
-        {Event::kPong, 0, false, false, std::string(reinterpret_cast<const char*>(p), n), 0});
-  }
-  void on_close(uint16_t code, std::string_view reason) override {
-    events.push_back({Event::kClose, 0, false, false, std::string(reason), code});
-  }
-  bool blocked() const override { return block || data_bytes >= block_after; }
-
-  // Whole messages: data pieces joined from `first` to `fin`, checking the flags as we go.
-  // An unfinished last message is returned as it is when `allow_open`.
-  std::vector<std::string> messages(bool allow_open = false) const {
-    std::vector<std::string> out;
-    bool open = false;
-    for (const Event& e : events) {
-      if (e.kind != Event::kData) continue;
-      EXPECT_EQ(e.opcode, kOpText) << "hybi-00 has text only";
-      EXPECT_EQ(e.first, !open) << "first flag out of place";
-      if (e.first) out.push_back("");
-      EXPECT_FALSE(out.empty());
-      if (out.empty()) break;
-      out.back() += e.data;
-      open = !e.fin;
-    }
-    if (!allow_open) {
-      EXPECT_FALSE(open) << "last message not finished";
-    }
-    return out;
-  }
-  std::vector<Event> controls() const {
-    std::vector<Event> out;
-    for (const Event& e : events)
-      if (e.kind != Event::kData) out.push_back(e);
-    return out;
-  }
-
-  std::vector<Event> events;
-  size_t data_bytes = 0;
-  size_t block_after = SIZE_MAX;
-  bool block = false;
-};
-
-// Feeds `wire` in chunks of `chunk` bytes (0 = all at once), decoding after each.
-// Returns the first error; stops there.
-DecodeError feed(Hybi00Codec& c, RecordingSink& sink, Buf& in, const std::string& wire,
-                 size_t chunk = 0) {
-  if (chunk == 0) chunk = wire.size() ? wire.size() : 1;
-  DecodeError err;
-  for (size_t i = 0; i < wire.size(); i += chunk) {
-    in.add(wire.substr(i, chunk));
-    err = c.decode(in, sink);
-    if (err.code) return err;
-  }
-  if (wire.empty()) err = c.decode(in, sink);
-  return err;
-}
-
 // Feeds `wire` cut at the given offsets (ascending), decoding after each piece.
 DecodeError feed_cuts(Hybi00Codec& c, RecordingSink& sink, Buf& in, const std::string& wire,
                       const std::vector<size_t>& cuts) {
@@ -131,24 +50,6 @@ DecodeError feed_cuts(Hybi00Codec& c, RecordingSink& sink, Buf& in, const std::s
     if (err.code) return err;
   }
   return {};
-}
-
-const size_t kChunks[] = {0, 1, 2, 3, 7, 13, 128};
-
-// Decodes `wire` with a fresh codec for each chunking; expects the error `code` (0 = none).
-void expect_decode_error(const std::string& wire, uint16_t code, uint64_t max = 1 << 20) {
-  for (size_t chunk : kChunks) {
-    SCOPED_TRACE("chunk " + std::to_string(chunk));
-    Hybi00Codec c(max);
-    RecordingSink sink;
-    Buf in;
-    DecodeError err = feed(c, sink, in, wire, chunk);
-    EXPECT_EQ(err.code, code) << err.why;
-    if (code) {
-      EXPECT_STRNE(err.why, "");
-      for (const Event& e : sink.events) EXPECT_NE(e.kind, Event::kClose);
-    }
-  }
 }
 
 // ---- Text frames ----
@@ -191,9 +92,8 @@ TEST(Hybi00Decode, SeveralFramesInOneBuffer) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
-    EXPECT_EQ(sink.messages(),
-              (std::vector<std::string>{"one", "", "two",
-                                        "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"}));
+    EXPECT_EQ(sink.texts(), (std::vector<std::string>{
+                                "one", "", "two", "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"}));
     EXPECT_TRUE(sink.controls().empty());
     EXPECT_EQ(in.size(), 0u);
   }
@@ -246,7 +146,7 @@ std::string mixed_stream() {
 const std::vector<std::string> kMixedMessages = {"hi", "", "\xE2\x82\xAC\xF0\x9F\x98\x80", "end"};
 
 void expect_mixed(const RecordingSink& sink) {
-  EXPECT_EQ(sink.messages(), kMixedMessages);
+  EXPECT_EQ(sink.texts(), kMixedMessages);
   auto ctl = sink.controls();
   ASSERT_EQ(ctl.size(), 1u);
   EXPECT_EQ(ctl[0].kind, Event::kClose);
@@ -288,7 +188,7 @@ TEST(Hybi00Decode, ShortStreamEveryThreeWaySplit) {
       RecordingSink sink;
       Buf in;
       ASSERT_EQ(feed_cuts(c, sink, in, wire, {i, j}).code, 0);
-      EXPECT_EQ(sink.messages(), (std::vector<std::string>{"a\xC3\xA9", "b"}));
+      EXPECT_EQ(sink.texts(), (std::vector<std::string>{"a\xC3\xA9", "b"}));
       ASSERT_EQ(sink.controls().size(), 1u);
       EXPECT_EQ(sink.controls()[0].code, close_code::kNoStatus);
     }
@@ -308,7 +208,7 @@ TEST(Hybi00Decode, InputSpreadOverManyBufferChains) {
     evbuffer_add_buffer(in, one);
   }
   ASSERT_EQ(c.decode(in, sink).code, 0);
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{payload, "next"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{payload, "next"}));
   EXPECT_EQ(in.size(), 0u);
 }
 
@@ -319,7 +219,7 @@ TEST(Hybi00Decode, InvalidUtf8Is1007) {
        {std::string("\xC0\xAF"), std::string("ok \xC3\x28"), std::string("\xED\xA0\x80"),
         std::string("\xF4\x90\x80\x80"), std::string("\x80"), std::string("\xFE")}) {
     SCOPED_TRACE(testing::PrintToString(bad));
-    expect_decode_error(text_frame(bad), close_code::kInvalidPayload);
+    expect_decode_error<Hybi00Codec>(text_frame(bad), close_code::kInvalidPayload);
   }
   // A valid frame before it is still delivered.
   Hybi00Codec c(1 << 20);
@@ -327,7 +227,7 @@ TEST(Hybi00Decode, InvalidUtf8Is1007) {
   Buf in;
   EXPECT_EQ(feed(c, sink, in, text_frame("fine") + text_frame("\xC3\x28")).code,
             close_code::kInvalidPayload);
-  EXPECT_EQ(sink.messages(true).at(0), "fine");
+  EXPECT_EQ(sink.texts(true).at(0), "fine");
 }
 
 TEST(Hybi00Decode, InvalidUtf8FailsFastBeforeTheFrameEnds) {
@@ -351,14 +251,14 @@ TEST(Hybi00Decode, Utf8SplitAcrossPiecesIsFine) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
-    EXPECT_EQ(sink.messages(), (std::vector<std::string>{text}));
+    EXPECT_EQ(sink.texts(), (std::vector<std::string>{text}));
   }
 }
 
 TEST(Hybi00Decode, TextEndingInsideAUtf8SequenceIs1007) {
-  expect_decode_error(text_frame("ab\xCE"), close_code::kInvalidPayload);
-  expect_decode_error(text_frame("\xF0\x9F\x98"), close_code::kInvalidPayload);
-  expect_decode_error(text_frame("\xE2\x82"), close_code::kInvalidPayload);
+  expect_decode_error<Hybi00Codec>(text_frame("ab\xCE"), close_code::kInvalidPayload);
+  expect_decode_error<Hybi00Codec>(text_frame("\xF0\x9F\x98"), close_code::kInvalidPayload);
+  expect_decode_error<Hybi00Codec>(text_frame("\xE2\x82"), close_code::kInvalidPayload);
   // The lead byte in one piece, the end of the frame in the next.
   Hybi00Codec c(1 << 20);
   RecordingSink sink;
@@ -371,18 +271,19 @@ TEST(Hybi00Decode, TextEndingInsideAUtf8SequenceIs1007) {
 
 TEST(Hybi00Decode, EachFrameStartsWithFreshUtf8State) {
   // A skipped frame holding a lead byte must not leak into the next text frame.
-  expect_decode_error(bytes({0x01, 0xE2, 0xFF}) + text_frame("\x82\xAC"),
-                      close_code::kInvalidPayload);
-  expect_decode_error(bytes({0x01, 0xE2, 0xFF}) + text_frame("ok"), 0);
+  expect_decode_error<Hybi00Codec>(bytes({0x01, 0xE2, 0xFF}) + text_frame("\x82\xAC"),
+                                   close_code::kInvalidPayload);
+  expect_decode_error<Hybi00Codec>(bytes({0x01, 0xE2, 0xFF}) + text_frame("ok"), 0);
 }
 
 // ---- 1009 too big ----
 
 TEST(Hybi00Decode, TextFrameOverMaxIs1009) {
-  expect_decode_error(text_frame(std::string(10, 'x')), 0, 10);
-  expect_decode_error(text_frame(std::string(11, 'x')), close_code::kTooBig, 10);
+  expect_decode_error<Hybi00Codec>(text_frame(std::string(10, 'x')), 0, 10);
+  expect_decode_error<Hybi00Codec>(text_frame(std::string(11, 'x')), close_code::kTooBig, 10);
   // Each frame counts from zero.
-  expect_decode_error(text_frame(std::string(10, 'x')) + text_frame(std::string(10, 'y')), 0, 10);
+  expect_decode_error<Hybi00Codec>(
+      text_frame(std::string(10, 'x')) + text_frame(std::string(10, 'y')), 0, 10);
   // Detected before the frame's end arrives.
   Hybi00Codec c(10);
   RecordingSink sink;
@@ -396,9 +297,11 @@ TEST(Hybi00Decode, TextFrameOverMaxIs1009) {
 }
 
 TEST(Hybi00Decode, LengthPrefixedFrameOverMaxIs1009) {
-  expect_decode_error(length_frame(0x80, std::string(10, 'x')), 0, 10);
-  expect_decode_error(length_frame(0x80, std::string(11, 'x')), close_code::kTooBig, 10);
-  expect_decode_error(length_frame(0x81, std::string(200, 'x')), close_code::kTooBig, 100);
+  expect_decode_error<Hybi00Codec>(length_frame(0x80, std::string(10, 'x')), 0, 10);
+  expect_decode_error<Hybi00Codec>(length_frame(0x80, std::string(11, 'x')), close_code::kTooBig,
+                                   10);
+  expect_decode_error<Hybi00Codec>(length_frame(0x81, std::string(200, 'x')), close_code::kTooBig,
+                                   100);
   // From the length alone, none of the data present: 0x82 0x80 0x80 0x00 is 2^15.
   Hybi00Codec c(1000);
   RecordingSink sink;
@@ -432,7 +335,7 @@ TEST(Hybi00Decode, LengthPrefixedFramesAreDiscarded) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
-    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(sink.texts(), (std::vector<std::string>{"a", "b", "c"}));
     EXPECT_TRUE(sink.controls().empty());
     EXPECT_EQ(in.size(), 0u);
   }
@@ -445,14 +348,14 @@ TEST(Hybi00Decode, MultiByteLengthsAreBase128BigEndian) {
   RecordingSink sink;
   Buf in;
   ASSERT_EQ(feed(c, sink, in, wire).code, 0);
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"next"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{"next"}));
   // 0x83 0x7F 0x02 is 3*128*128 + 127*128 + 2 = 65410.
   std::string wire2 = bytes({0x80, 0x83, 0xFF, 0x02}) + std::string(65410, 'q') + text_frame("z");
   Hybi00Codec c2(1 << 20);
   RecordingSink sink2;
   Buf in2;
   ASSERT_EQ(feed(c2, sink2, in2, wire2, 4093).code, 0);
-  EXPECT_EQ(sink2.messages(), (std::vector<std::string>{"z"}));
+  EXPECT_EQ(sink2.texts(), (std::vector<std::string>{"z"}));
 }
 
 TEST(Hybi00Decode, LowTypeFramesAreDiscarded) {
@@ -465,7 +368,7 @@ TEST(Hybi00Decode, LowTypeFramesAreDiscarded) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(c, sink, in, wire, type % 5).code, 0);
-    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"after"}));
+    EXPECT_EQ(sink.texts(), (std::vector<std::string>{"after"}));
     EXPECT_TRUE(sink.controls().empty());
     EXPECT_EQ(in.size(), 0u);
   }
@@ -483,7 +386,7 @@ TEST(Hybi00Decode, CloseFrameReports1005AndIgnoresTheRest) {
     std::string wire = text_frame("bye") + kClose + text_frame("late") + text_frame("\xC0") +
                        text_frame(std::string(50, 'x')) + length_frame(0x81, std::string(300, 'y'));
     ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
-    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"bye"}));
+    EXPECT_EQ(sink.texts(), (std::vector<std::string>{"bye"}));
     auto ctl = sink.controls();
     ASSERT_EQ(ctl.size(), 1u);
     EXPECT_EQ(ctl[0].kind, Event::kClose);
@@ -494,7 +397,7 @@ TEST(Hybi00Decode, CloseFrameReports1005AndIgnoresTheRest) {
     in.add(text_frame("later") + kClose);
     EXPECT_EQ(c.decode(in, sink).code, 0);
     EXPECT_EQ(sink.controls().size(), 1u);
-    EXPECT_EQ(sink.messages().size(), 1u);
+    EXPECT_EQ(sink.texts().size(), 1u);
     EXPECT_EQ(in.size(), 0u);
   }
 }
@@ -521,7 +424,7 @@ TEST(Hybi00Decode, FfWithNonzeroLengthIsDiscardedNotAClose) {
     RecordingSink sink;
     Buf in;
     ASSERT_EQ(feed(c, sink, in, wire, chunk).code, 0);
-    EXPECT_EQ(sink.messages(), (std::vector<std::string>{"still open"}));
+    EXPECT_EQ(sink.texts(), (std::vector<std::string>{"still open"}));
     EXPECT_TRUE(sink.controls().empty());
   }
 }
@@ -546,13 +449,13 @@ TEST(Hybi00Decode, BlockedSinkHoldsTheNextFrame) {
   Buf in;
   in.add(wire);
   ASSERT_EQ(c.decode(in, sink).code, 0);
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"first"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{"first"}));
   EXPECT_GT(in.size(), 0u);
   ASSERT_EQ(c.decode(in, sink).code, 0);  // still blocked
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"first"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{"first"}));
   sink.block_after = SIZE_MAX;
   ASSERT_EQ(c.decode(in, sink).code, 0);
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"first", "second", "third"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{"first", "second", "third"}));
   EXPECT_EQ(in.size(), 0u);
 }
 
@@ -571,7 +474,7 @@ TEST(Hybi00Decode, BlockedSinkStopsMidFrameAndResumes) {
   EXPECT_TRUE(sink.controls().empty()) << "not even a close behind blocked data";
   sink.block = false;
   ASSERT_EQ(c.decode(in, sink).code, 0);
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"abcd\xC3\xA9", "g"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{"abcd\xC3\xA9", "g"}));
   ASSERT_EQ(sink.controls().size(), 1u);
   EXPECT_EQ(in.size(), 0u);
 }
@@ -587,7 +490,7 @@ TEST(Hybi00Decode, BlockedFromTheStart) {
   EXPECT_GT(in.size(), 0u);
   sink.block = false;
   ASSERT_EQ(c.decode(in, sink).code, 0);
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{"x"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{"x"}));
 }
 
 // ---- Encoder ----
@@ -693,7 +596,7 @@ TEST(Hybi00Encode, EncodedFramesDecodeBack) {
   Hybi00Codec dec(1 << 20);
   RecordingSink sink;
   ASSERT_EQ(dec.decode(wire, sink).code, 0);
-  EXPECT_EQ(sink.messages(), (std::vector<std::string>{text, "second"}));
+  EXPECT_EQ(sink.texts(), (std::vector<std::string>{text, "second"}));
   ASSERT_EQ(sink.controls().size(), 1u);
   EXPECT_EQ(sink.controls()[0].code, close_code::kNoStatus);
 }
