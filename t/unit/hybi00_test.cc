@@ -182,9 +182,9 @@ struct Parsed {
   }
 };
 
-// check_hybi00's status for a request with these fields; `why` must be set on an error.
-int hybi00_status(const std::string& fields, Hybi00Upgrade* out = nullptr) {
-  Parsed p(hybi00_request(fields));
+// check_hybi00's status for the request in `p`; `why` must be set on an error. `out`'s views
+// point into `p`.
+int hybi00_status(const Parsed& p, Hybi00Upgrade* out = nullptr) {
   Hybi00Upgrade up;
   const char* why = "";
   int st = check_hybi00(p.req, up, &why);
@@ -193,6 +193,11 @@ int hybi00_status(const std::string& fields, Hybi00Upgrade* out = nullptr) {
   }
   if (out) *out = up;
   return st;
+}
+
+// The same for a request with these fields.
+int hybi00_status(const std::string& fields) {
+  return hybi00_status(Parsed(hybi00_request(fields)));
 }
 
 }  // namespace
@@ -293,7 +298,8 @@ TEST(Hybi00Check, TwoOriginsAre400) {
   EXPECT_EQ(http_status::kBadRequest,
             hybi00_status(good + "Origin: http://a.example\r\norigin: http://a.example\r\n"));
   Hybi00Upgrade up;
-  EXPECT_EQ(0, hybi00_status(good + "Origin: null\r\n", &up));
+  Parsed p(hybi00_request(good + "Origin: null\r\n"));
+  EXPECT_EQ(0, hybi00_status(p, &up));
   EXPECT_EQ("null", up.origin);
 }
 
@@ -306,7 +312,8 @@ TEST(Hybi00Check, MalformedProtocolIs400) {
   }
   // Empty list elements are skipped, not malformed.
   Hybi00Upgrade up;
-  EXPECT_EQ(0, hybi00_status(good + "Sec-WebSocket-Protocol: chat, , v2,\r\n", &up));
+  Parsed p(hybi00_request(good + "Sec-WebSocket-Protocol: chat, , v2,\r\n"));
+  EXPECT_EQ(0, hybi00_status(p, &up));
   ASSERT_EQ(2u, up.protocols.size());
   EXPECT_EQ("chat", up.protocols[0]);
   EXPECT_EQ("v2", up.protocols[1]);
