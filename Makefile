@@ -4,6 +4,7 @@
 #   make test   install missing build and test deps, build, run every test
 #   make sanitize  build with ASan+UBSan in build-asan and run every test; any report fails
 #   make fuzz   build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
+#   make bench  build wsgate and bench/wsbench, run bench/run (BENCH_SECONDS, BENCH_RUNS)
 BUILD := build
 SAN_BUILD := build-asan
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
@@ -13,7 +14,7 @@ FUZZ_TARGETS := handshake frame utf8 config relay base64 hybi00
 CONFIGURE_FLAGS ?=
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps fuzz-deps run test check sanitize fuzz install clean distclean
+.PHONY: all deps test-deps fuzz-deps run test check sanitize fuzz bench install clean distclean
 
 all: $(BUILD)/Makefile
 	$(MAKE) -C $(BUILD) -j$(JOBS)
@@ -77,6 +78,11 @@ fuzz: fuzz-deps $(FUZZ_BUILD)/Makefile
 	    2>&1 | grep -E '^(stat::number_of_executed_units|Done|==[0-9]+==|SUMMARY)|ERROR' || true; \
 	  test -z "$$(ls $(FUZZ_BUILD)/artifacts/$$t-* 2>/dev/null)" || { echo "fuzz: $$t crashed"; exit 1; }; \
 	done
+
+# CPU per echoed message and RSS per idle connection, measured as shared/peers does; reports only.
+bench: all
+	$(MAKE) -C $(BUILD) bench/wsbench
+	bash bench/run
 
 install: all
 	$(MAKE) -C $(BUILD) install
