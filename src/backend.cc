@@ -3,6 +3,8 @@
 #include <openssl/err.h>
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,6 +17,11 @@
 #include <event2/util.h>
 
 #include "tls.h"
+
+void socket_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
 bufferevent* backend_new(event_base* base, const BackendAddr& addr, SSL_CTX* tls, bool verify) {
   if (addr.kind != BackendAddr::Kind::kWss)

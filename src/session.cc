@@ -75,6 +75,7 @@ Session::Session(Worker& worker, std::shared_ptr<const Runtime> rt, int fd, cons
   snprintf(peer_ip_, sizeof peer_ip_, "%s", host);
   event_base_gettimeofday_cached(worker_.base(), &start_);
   last_activity_ = next_ping_ = start_;
+  socket_nodelay(fd);
   client_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
   timer_ = evtimer_new(worker_.base(), on_timer, this);
   if (!client_ || !timer_) fatalx("out of memory for a new connection");
@@ -862,6 +863,7 @@ void Session::on_backend_write(bufferevent* bev, void* ctx) {
 void Session::on_backend_event(bufferevent* bev, short what, void* ctx) {
   Session* s = static_cast<Session*>(ctx);
   if (s->state_ == State::kConnecting) {
+    if (what & BEV_EVENT_CONNECTED) socket_nodelay(bufferevent_getfd(bev));
     if ((what & BEV_EVENT_CONNECTED) && s->route_->config().backend.websocket()) {
       s->state_ = State::kBackendHandshake;
       bufferevent_setcb(bev, on_backend_read, on_backend_write, on_backend_event, s);
