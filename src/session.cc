@@ -691,8 +691,37 @@ void Session::free_backend() {
 }
 
 // Deletes the session once neither socket is left; only called at the end of a callback.
+// Before that, what the callback queued goes out.
 void Session::maybe_done() {
+  write_now(client_);
+  write_now(backend_);
   if (!client_ && !backend_) worker_.session_done(this);
+}
+
+// An idle open socket has EV_WRITE off (see on_client_write), so queued bytes are written here
+// at once: libevent would watch for writability first, an epoll_ctl on and another off per
+// burst. What the kernel does not take, and any error, is left to libevent with EV_WRITE on.
+void Session::write_now(bufferevent* bev) {
+  if (!bev || (bufferevent_get_enabled(bev) & EV_WRITE)) return;
+  evbuffer* out = bufferevent_get_output(bev);
+  if (evbuffer_get_length(out) == 0) return;
+  evbuffer_unfreeze(out, 1);  // a socket bufferevent lets only itself drain its output
+  int n = evbuffer_write(out, bufferevent_getfd(bev));
+  evbuffer_freeze(out, 1);
+  if (n < 0 || evbuffer_get_length(out) > 0) {
+    bufferevent_enable(bev, EV_WRITE);
+  } else if ((client_ && !(bufferevent_get_enabled(client_) & EV_READ)) ||
+             (backend_ && !(bufferevent_get_enabled(backend_) & EV_READ))) {
+    // A reader paused for backpressure resumes in the write callback, which would not run.
+    bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  }
+}
+
+// Once an open socket's output is empty, its bytes go out through write_now.
+void Session::idle_writes(bufferevent* bev) {
+  if (state_ == State::kOpen && out_len(bev) == 0 &&
+      !(bev == backend_ && route_->config().backend.kind == BackendAddr::Kind::kWss))
+    bufferevent_disable(bev, EV_WRITE);
 }
 
 // ---- timers ----
@@ -815,6 +844,7 @@ void Session::on_client_write(bufferevent* bev, void* ctx) {
       bufferevent_enable(bev, EV_READ);
       s->process_client();
     }
+    if (s->client_) s->idle_writes(bev);
   }
   s->maybe_done();
 }
@@ -852,10 +882,12 @@ void Session::on_backend_write(bufferevent* bev, void* ctx) {
   Session* s = static_cast<Session*>(ctx);
   if (s->backend_closing_) {
     if (out_len(bev) == 0) s->free_backend();
-  } else if (s->state_ == State::kOpen && out_len(bev) <= kOutLow && s->client_ &&
-             !(bufferevent_get_enabled(s->client_) & EV_READ)) {
-    bufferevent_enable(s->client_, EV_READ);
-    s->process_client();
+  } else if (s->state_ == State::kOpen && out_len(bev) <= kOutLow) {
+    if (s->client_ && !(bufferevent_get_enabled(s->client_) & EV_READ)) {
+      bufferevent_enable(s->client_, EV_READ);
+      s->process_client();
+    }
+    if (s->backend_ && !s->backend_closing_) s->idle_writes(bev);
   }
   s->maybe_done();
 }

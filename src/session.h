@@ -91,6 +91,8 @@ class Session : public MessageSink {
   void arm_open_timer();
   void touch();
   void maybe_done();
+  void write_now(bufferevent* bev);
+  void idle_writes(bufferevent* bev);
   void write_access_log();
 
   // Watches one direction of a ws:// route's relay.
