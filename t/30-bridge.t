@@ -18,16 +18,6 @@ my $dir = tempdir(CLEANUP => 1);
 
 # ---- helpers ----
 
-# A backend that runs $script->($sock) and then waits for the peer's EOF.
-sub scripted {
-  my ($script) = @_;
-  return start_server(sub {
-    my $c = shift;
-    $script->($c);
-    1 while sysread($c, my $buf, 65536);
-  });
-}
-
 sub valid_utf8 {
   my ($bytes) = @_;
   return eval { Encode::decode('UTF-8', $bytes, Encode::FB_CROAK | Encode::LEAVE_SRC); 1 } ? 1 : 0;

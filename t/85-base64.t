@@ -41,16 +41,6 @@ sub pattern {
   return substr($block x (int($n / 4096) + 1), 0, $n);
 }
 
-# A backend that runs $script->($sock) and then waits for the peer's EOF.
-sub scripted {
-  my ($script) = @_;
-  return start_server(sub {
-    my $c = shift;
-    $script->($c);
-    1 while sysread($c, my $buf, 65536);
-  });
-}
-
 # ---- backends and gateway ----
 
 my $echo = tcp_echo_server();

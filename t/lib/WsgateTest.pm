@@ -14,7 +14,7 @@ use Time::HiRes qw(sleep time);
 use MIME::Base64 qw(encode_base64);
 
 our @EXPORT = qw(
-  empty_port wsgate start_server tcp_echo_server recorder
+  empty_port wsgate start_server tcp_echo_server recorder scripted
   raw_connect raw_upgrade read_http_response ws_open client_frame read_frame
   read_until_close tcp_closed send_all rss_kib wait_for slurp
 );
@@ -147,6 +147,16 @@ sub tcp_echo_server {
       send_all($c, $buf) or last;
     }
   }, @_);
+}
+
+# A backend that runs $script->($sock) and then waits for the peer's EOF.
+sub scripted {
+  my ($script) = @_;
+  return start_server(sub {
+    my $c = shift;
+    $script->($c);
+    1 while sysread($c, my $buf, 65536);
+  });
 }
 
 # A backend that appends what it receives to $file (after $delay seconds of not reading) and, at
