@@ -31,6 +31,16 @@ void xor_mask(uint8_t* p, size_t n, const uint8_t mask[4], unsigned pos) {
   for (; i < n; i++) p[i] ^= rot[i & 7];
 }
 
+// XORs the first n bytes of `b` in place, starting at mask offset pos; returns the next offset.
+unsigned mask_evbuffer(evbuffer* b, size_t n, const uint8_t mask[4], unsigned pos) {
+  for_each_piece(b, n, [&](uint8_t* p, size_t len) {
+    xor_mask(p, len, mask, pos);
+    pos = (pos + len) & 3;
+    return true;
+  });
+  return pos;
+}
+
 }  // namespace
 
 // A ping or pong: payloads are capped at 125 bytes by the RFC.
@@ -173,12 +183,7 @@ DecodeError FrameDecoder::parse_header(evbuffer* in, bool& need_more) {
 
 // Unmasks the n leading bytes in place; a server's frames have no mask.
 void FrameDecoder::unmask(evbuffer* in, size_t n) {
-  if (!masked_) return;
-  for_each_piece(in, n, [&](uint8_t* p, size_t len) {
-    xor_mask(p, len, mask_, mask_pos_);
-    mask_pos_ = static_cast<uint8_t>((mask_pos_ + len) & 3);
-    return true;
-  });
+  if (masked_) mask_pos_ = static_cast<uint8_t>(mask_evbuffer(in, n, mask_, mask_pos_));
 }
 
 DecodeError FrameDecoder::payload(evbuffer* in, MessageSink& sink) {
@@ -254,14 +259,7 @@ void Rfc6455Codec::encode_data(evbuffer* out, evbuffer* payload, size_t n, uint8
   evbuffer_add(out, h, hl);
   if (n == 0) return;
   // The payload is ours to change: it is masked where it lies, then moved.
-  if (client_) {
-    unsigned pos = 0;
-    for_each_piece(payload, n, [&](uint8_t* p, size_t len) {
-      xor_mask(p, len, mask, pos);
-      pos = (pos + len) & 3;
-      return true;
-    });
-  }
+  if (client_) mask_evbuffer(payload, n, mask, 0);
   move_bytes(payload, out, n);
 }
 

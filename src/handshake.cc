@@ -213,29 +213,28 @@ int check_upgrade(const Request& req, Upgrade& up, const char** why) {
     return http_status::kBadRequest;
   }
   up.key = key->value;
+  return parse_offer(req, up.origin, up.protocols, why);
+}
+
+int parse_offer(const Request& req, std::string_view& origin,
+                std::vector<std::string_view>& protocols, const char** why) {
   if (req.count("Origin") > 1) {
     *why = "more than one Origin header";
     return http_status::kBadRequest;
   }
-  if (const HeaderField* origin = req.find("Origin")) up.origin = origin->value;
-  const char* bad = parse_protocols(req, up.protocols);
-  if (bad) {
-    *why = bad;
-    return http_status::kBadRequest;
-  }
-  return 0;
-}
-
-const char* parse_protocols(const Request& req, std::vector<std::string_view>& out) {
+  if (const HeaderField* o = req.find("Origin")) origin = o->value;
   for (const HeaderField& h : req.headers) {
     if (!iequals(h.name, "Sec-WebSocket-Protocol")) continue;
     bool ok = for_each_element(h.value, [&](std::string_view p) {
-      out.push_back(p);
+      protocols.push_back(p);
       return is_token(p);
     });
-    if (!ok) return "malformed Sec-WebSocket-Protocol";
+    if (!ok) {
+      *why = "malformed Sec-WebSocket-Protocol";
+      return http_status::kBadRequest;
+    }
   }
-  return nullptr;
+  return 0;
 }
 
 std::string websocket_accept(std::string_view key) {

@@ -54,8 +54,10 @@ int parse_request(std::string_view head, Request& req, const char** why);
 int check_upgrade_fields(const Request& req, const char** why);
 // Checks the upgrade fields (section 4.2.1). Returns 0, or 400/426 and `why`.
 int check_upgrade(const Request& req, Upgrade& up, const char** why);
-// Collects the Sec-WebSocket-Protocol offer in order; null, or why it is malformed.
-const char* parse_protocols(const Request& req, std::vector<std::string_view>& out);
+// Reads the fields both protocol versions share: at most one Origin, and the
+// Sec-WebSocket-Protocol offer in the client's order. Returns 0, or 400 and `why`.
+int parse_offer(const Request& req, std::string_view& origin,
+                std::vector<std::string_view>& protocols, const char** why);
 // True if a comma-separated field value holds `token`, compared in any case.
 bool has_token(std::string_view value, std::string_view token);
 // Sec-WebSocket-Accept for a client's key.

@@ -68,18 +68,8 @@ int check_hybi00(const Request& req, Hybi00Upgrade& up, const char** why) {
         "into a 32-bit number";
     return http_status::kBadRequest;
   }
-  if (req.count("Origin") > 1) {
-    *why = "more than one Origin header";
-    return http_status::kBadRequest;
-  }
-  if (const HeaderField* origin = req.find("Origin")) up.origin = origin->value;
   up.host = req.find("Host")->value;
-  const char* bad = parse_protocols(req, up.protocols);
-  if (bad) {
-    *why = bad;
-    return http_status::kBadRequest;
-  }
-  return 0;
+  return parse_offer(req, up.origin, up.protocols, why);
 }
 
 std::string hybi00_location(const Request& req, bool tls) {

@@ -320,7 +320,8 @@ void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
   uint64_t max = route_->limits().max_message_size;
-  if (hybi00_) {
+  bool hybi00 = hybi00_ != nullptr;
+  if (hybi00) {
     write_hybi00_switching(bufferevent_get_output(client_), hybi00_->origin, hybi00_->location,
                            protocol_, hybi00_->challenge, backend_fields_);
     hybi00_.reset();
@@ -330,7 +331,7 @@ void Session::open() {
   }
   backend_fields_.clear();
   accept_.clear();
-  if (route_->config().backend.websocket() && !codec_->has_pings()) {
+  if (route_->config().backend.websocket() && hybi00) {
     // A hybi-00 client: its text is transcoded to RFC 6455 frames, and back.
     backend_codec_ = std::make_unique<Rfc6455Codec>(max, Rfc6455Codec::Role::kClient);
     scratch_ = evbuffer_new();
