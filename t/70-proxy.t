@@ -167,17 +167,9 @@ sub backend {
   my ($name, @opts) = @_;
   my $port = empty_port();
   my $log = "$dir/$name.events";
-  my $pid = fork // die "fork: $!";
-  if ($pid == 0) {
-    open STDOUT, '>>', "$dir/$name.out" or die;
-    open STDERR, '>>', "$dir/$name.out" or die;
-    exec $PY, "$dir/server.py", $port, $log, @opts or die "exec: $!";
-  }
-  my $up = wait_for(10, sub {
-    IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
-  });
-  die "backend $name did not start:\n" . (slurp("$dir/$name.out") // '') unless $up;
-  return bless { pid => $pid, port => $port, log => $log, name => $name }, 'PyBackend';
+  my $proc = start_program([$PY, "$dir/server.py", $port, $log, @opts], port => $port,
+    out => "$dir/$name.out");
+  return bless { proc => $proc, port => $port, log => $log, name => $name }, 'PyBackend';
 }
 
 sub PyBackend::url { "ws://127.0.0.1:$_[0]{port}" . ($_[1] // '') }
@@ -199,15 +191,7 @@ sub PyBackend::event {
   return $found;
 }
 
-sub PyBackend::kill {
-  my ($self, $sig) = @_;
-  return unless $self->{pid};
-  kill $sig // 'TERM', $self->{pid};
-  waitpid($self->{pid}, 0);
-  $self->{pid} = 0;
-}
-
-sub PyBackend::DESTROY { local $?; $_[0]->kill('KILL') }
+sub PyBackend::kill { $_[0]{proc}->kill($_[1]) }
 
 # Runs client.py; returns its JSON result.
 sub py_client {

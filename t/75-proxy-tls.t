@@ -43,29 +43,6 @@ sub run_cmd {
   die "@cmd failed:\n" . (slurp("$dir/cmd.log") // '') if $?;
 }
 
-# A child process killed (and reaped) when the handle goes out of scope.
-package Child {
-  sub new {
-    my ($class, $log, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-      open STDIN, '<', '/dev/null';
-      open STDOUT, '>>', $log or POSIX::_exit(127);
-      open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
-      exec @cmd or POSIX::_exit(127);
-    }
-    return bless { pid => $pid }, $class;
-  }
-  sub alive { my $s = shift; $s->{pid} && waitpid($s->{pid}, POSIX::WNOHANG()) == 0 }
-  sub DESTROY {
-    my $s = shift;
-    return unless $s->{pid};
-    local $?;
-    kill 'KILL', $s->{pid};
-    waitpid($s->{pid}, 0);
-  }
-}
-
 sub port_open {
   my ($port) = @_;
   return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp') ? 1 : 0;
@@ -187,8 +164,8 @@ PY
 
 my %port = map { $_ => empty_port() } qw(good wrong self);
 local $ENV{WSGATE_TEST_PARENT} = $$;
-my $servers = Child->new("$dir/server.log", $PY, '-c', $server_py,
-  map { "$port{$_},$dir/$_.pem,$dir/$_.key" } sort keys %port);
+my $servers = start_program([$PY, '-c', $server_py,
+  map { "$port{$_},$dir/$_.pem,$dir/$_.key" } sort keys %port], out => "$dir/server.log");
 ok(wait_for(10, sub { !grep { !port_open($port{$_}) } keys %port }),
   'the three TLS websockets servers listen')
   or BAIL_OUT("websockets servers did not start:\n" . (slurp("$dir/server.log") // ''));

@@ -99,17 +99,9 @@ sub py_backend {
   open my $fh, '>', "$dir/server.py" or die "server.py: $!";
   print $fh $server_py;
   close $fh;
-  my $pid = fork // die "fork: $!";
-  if ($pid == 0) {
-    open STDOUT, '>>', "$dir/py.out" or die;
-    open STDERR, '>>', "$dir/py.out" or die;
-    exec $PY, "$dir/server.py", $port, $log or die "exec: $!";
-  }
-  my $up = wait_for(10, sub {
-    IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
-  });
-  die "python backend did not start:\n" . (slurp("$dir/py.out") // '') unless $up;
-  return bless { pid => $pid, port => $port, log => $log }, 'PyBackend';
+  my $proc = start_program([$PY, "$dir/server.py", $port, $log], port => $port,
+    out => "$dir/py.out");
+  return bless { proc => $proc, port => $port, log => $log }, 'PyBackend';
 }
 
 sub PyBackend::url { "ws://127.0.0.1:$_[0]{port}" }
@@ -130,14 +122,6 @@ sub PyBackend::wait_events {
     $cond->(@found);
   });
   return @found;
-}
-
-sub PyBackend::DESTROY {
-  my $self = shift;
-  return unless $self->{pid};
-  local $?;
-  kill 'KILL', $self->{pid};
-  waitpid($self->{pid}, 0);
 }
 
 # ---- backends and gateway ----

@@ -20,17 +20,11 @@ die "needs /usr/bin/node and $NODE_PATH/websocket-driver: apt-get install nodejs
 (my $here = __FILE__) =~ s{/[^/]+$}{};
 my $script = "$here/lib/hixie76-echo.js";
 
-# Starts the reference server; killed at the end of the file.
+# The reference server, killed when the handle goes out of scope.
 my $ref_port = empty_port();
-my $ref_pid = fork // die "fork: $!";
-if ($ref_pid == 0) {
-  $ENV{NODE_PATH} = $NODE_PATH;
-  open STDOUT, '>', '/dev/null';
-  exec '/usr/bin/node', $script, $ref_port or die "exec node: $!";
-}
-END { local $?; if ($ref_pid) { kill "KILL", $ref_pid; waitpid $ref_pid, 0 } }
-ok(wait_for(10, sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ref_port) }),
-  'the reference hixie-76 server is up');
+my $reference = start_program(['/usr/bin/node', $script, $ref_port], port => $ref_port,
+  env => { NODE_PATH => $NODE_PATH });
+ok($reference->alive, 'the reference hixie-76 server is up');
 
 my $gw = wsgate(<<'INI');
 [route echo]

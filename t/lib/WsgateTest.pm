@@ -14,7 +14,7 @@ use Time::HiRes qw(sleep time);
 use MIME::Base64 qw(encode_base64);
 
 our @EXPORT = qw(
-  empty_port wsgate start_server tcp_echo_server recorder scripted
+  empty_port wsgate start_server start_program tcp_echo_server recorder scripted
   raw_connect raw_upgrade read_http_response ws_open client_frame read_frame
   read_until_close tcp_closed send_all rss_kib wait_for slurp
 );
@@ -135,6 +135,30 @@ sub start_server {
   }
   close $listen;
   return bless { pid => $pid, port => $port, path => $opt{unix} }, 'WsgateTest::Server';
+}
+
+# Runs the command @$cmd in the background, output appended to $opt{out} (default /dev/null),
+# with %{$opt{env}} added to its environment. With $opt{port}, waits until 127.0.0.1:PORT
+# accepts connections and dies with the output if it never does. The handle kills the process
+# when it goes out of scope.
+sub start_program {
+  my ($cmd, %opt) = @_;
+  my $out = $opt{out} // '/dev/null';
+  my $pid = fork // die "fork: $!";
+  if ($pid == 0) {
+    @ENV{keys %{ $opt{env} || {} }} = values %{ $opt{env} || {} };
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>>', $out or POSIX::_exit(127);
+    open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
+    exec @$cmd or POSIX::_exit(127);
+  }
+  my $self = bless { pid => $pid }, 'WsgateTest::Program';
+  return $self unless $opt{port};
+  my $up = wait_for(10, sub {
+    IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $opt{port}, Proto => 'tcp');
+  });
+  die "$cmd->[0] did not listen on port $opt{port}:\n" . (slurp($out) // '') unless $up;
+  return $self;
 }
 
 # A TCP (or unix) echo backend.
@@ -367,5 +391,22 @@ sub DESTROY {
   waitpid($self->{pid}, 0);
   unlink $self->{path} if $self->{path};
 }
+
+package WsgateTest::Program;
+
+sub pid { $_[0]{pid} }
+# True while the process runs.
+sub alive { $_[0]{pid} && waitpid($_[0]{pid}, POSIX::WNOHANG()) == 0 }
+
+# Sends a signal (default TERM) and reaps the process.
+sub kill {
+  my ($self, $sig) = @_;
+  return unless $self->{pid};
+  CORE::kill($sig // 'TERM', $self->{pid});
+  waitpid($self->{pid}, 0);
+  $self->{pid} = 0;
+}
+
+sub DESTROY { local $?; $_[0]->kill('KILL') }
 
 1;
