@@ -9,7 +9,6 @@
 #include <cstdlib>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "backend.h"
@@ -26,10 +25,6 @@
 
 namespace {
 
-// le-proxy style backpressure: stop reading a source while its sink holds more than kOutHigh,
-// resume once the sink drains to kOutLow.
-constexpr size_t kOutHigh = 256 * 1024;
-constexpr size_t kOutLow = kOutHigh / 2;
 constexpr size_t kInHigh = 256 * 1024;   // most read from one socket before it is processed
 constexpr uint64_t kCloseWaitMs = 5000;  // for the client's EOF after our final FIN
 constexpr int kFlushTimeoutSec = 30;     // a peer that takes nothing for this long is dropped
@@ -46,45 +41,31 @@ timeval add_ms(const timeval& t, uint64_t ms) {
   return r;
 }
 
-size_t out_len(bufferevent* bev) {
-  return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+// True while a side's output is too full to take more (backpressure).
+bool full(const std::unique_ptr<Transport>& t) {
+  return t && t->congested();
 }
 
-void count_added(evbuffer*, const evbuffer_cb_info* info, void* arg) {
-  *static_cast<uint64_t*>(arg) += info->n_added;
-}
-
-void count_deleted(evbuffer*, const evbuffer_cb_info* info, void* arg) {
-  *static_cast<uint64_t*>(arg) += info->n_deleted;
-}
-
-void set_write_timeout(bufferevent* bev) {
-  timeval tv = {kFlushTimeoutSec, 0};
-  bufferevent_set_timeouts(bev, nullptr, &tv);
+size_t out_len(const std::unique_ptr<Transport>& t) {
+  return t ? evbuffer_get_length(t->output()) : 0;
 }
 
 }  // namespace
 
-Session::Session(Worker& worker, std::shared_ptr<const Runtime> rt, int fd, const sockaddr* addr,
-                 bool over_limit)
-    : worker_(worker), rt_(std::move(rt)), over_limit_(over_limit) {
-  char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
-  getnameinfo(addr, addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in), host,
-              sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
-  snprintf(peer_, sizeof peer_, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
-  snprintf(peer_ip_, sizeof peer_ip_, "%s", host);
+Session::Session(Worker& worker, std::shared_ptr<const Runtime> rt,
+                 std::unique_ptr<Transport> client, bool over_limit)
+    : worker_(worker),
+      rt_(std::move(rt)),
+      client_(std::move(client)),
+      conn_(client_->info()),
+      over_limit_(over_limit) {
   event_base_gettimeofday_cached(worker_.base(), &start_);
   last_activity_ = next_ping_ = start_;
-  socket_nodelay(fd);
-  client_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
   timer_ = evtimer_new(worker_.base(), on_timer, this);
-  if (!client_ || !timer_) fatalx("out of memory for a new connection");
-  evbuffer_add_cb(bufferevent_get_input(client_), count_added, &bytes_in_);
-  evbuffer_add_cb(bufferevent_get_output(client_), count_deleted, &bytes_out_);
-  bufferevent_setcb(client_, on_client_read, on_client_write, on_client_event, this);
+  if (!timer_) fatalx("out of memory for a new connection");
+  client_->set_handler(this);
   // One byte over the cap is enough to tell a too-large request head (hybi-00's key3 follows).
-  bufferevent_setwatermark(client_, EV_READ, 0, kMaxRequestHead + kHybi00Key3 + 1);
-  bufferevent_enable(client_, EV_READ | EV_WRITE);
+  client_->set_read_limit(kMaxRequestHead + kHybi00Key3 + 1);
   arm_timer(rt_->config.limits.handshake_timeout_ms);
 }
 
@@ -119,7 +100,7 @@ void Session::shutdown() {
 // ---- handshake ----
 
 void Session::read_handshake() {
-  evbuffer* in = bufferevent_get_input(client_);
+  evbuffer* in = client_->input();
   long head = find_request_head(in);
   if (head == 0) return;
   if (head < 0) {
@@ -194,21 +175,17 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     return;
   }
   state_ = State::kConnecting;
-  backend_ =
-      backend_new(worker_.base(), target, route_->backend_tls(), route_->config().tls_verify);
-  if (!backend_) {
-    reject(http_status::kBadGateway, "cannot set up the backend connection");
-    return;
-  }
-  bufferevent_setcb(backend_, nullptr, nullptr, on_backend_event, this);
-  if (target.websocket()) write_upgrade(req, up);
-  evbuffer_drain(in, consumed);  // the request's views end here
-  arm_handshake_rest(route_->limits().connect_timeout_ms);
   std::string err;
-  if (!backend_connect(backend_, worker_.dns(), target, err) && state_ == State::kConnecting) {
+  backend_ = backend_connect(worker_.base(), worker_.dns(), target, route_->backend_tls(),
+                             route_->config().tls_verify, err);
+  if (!backend_) {
     reject(http_status::kBadGateway, err.c_str());
     return;
   }
+  backend_->set_handler(this);
+  if (target.websocket()) write_upgrade(req, up);
+  evbuffer_drain(in, consumed);  // the request's views end here
+  arm_handshake_rest(route_->limits().connect_timeout_ms);
 }
 
 // Queues the upgrade request for a ws:// backend; it goes out once the connect completes.
@@ -228,15 +205,14 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
   // A hybi-00 client has no key of its own: wsgate is the backend's RFC 6455 client.
   client_key_ = hybi00_ ? new_websocket_key() : std::string(up.key);
   deflate_offered_ = !hybi00_ && !deflate_offers(req).empty();
-  write_backend_request(bufferevent_get_output(backend_), req, route_->config().backend,
-                        client_key_, offer, ClientInfo{peer_ip_, false},
-                        route_->config().forwarded);
+  write_backend_request(backend_->output(), req, route_->config().backend, client_key_, offer,
+                        ClientInfo{conn_.peer_ip.c_str(), false}, route_->config().forwarded);
 }
 
 // The backend's answer to the upgrade: a valid 101 opens the session, anything else goes back
 // to the client as it came.
 void Session::read_backend_answer() {
-  evbuffer* in = bufferevent_get_input(backend_);
+  evbuffer* in = backend_->input();
   long head = find_request_head(in);
   if (head == 0) return;
   if (head < 0) {
@@ -271,9 +247,9 @@ void Session::read_backend_answer() {
   }
   // Relay the refusal (401, 403, 404, 500 ...) with its body, then close.
   status_ = resp.status;
-  log_info("%s \"%s\": backend %s answered %d", peer_, path_.c_str(),
+  log_info("%s \"%s\": backend %s answered %d", conn_.peer.c_str(), path_.c_str(),
            route_->config().backend.text.c_str(), resp.status);
-  evbuffer* out = bufferevent_get_output(client_);
+  evbuffer* out = client_->output();
   evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp.status,
                       static_cast<int>(resp.reason.size()), resp.reason.data());
   body_left_ = UINT64_MAX;
@@ -293,25 +269,26 @@ void Session::read_backend_answer() {
 
 // Moves the refusal's body to the client; done at Content-Length or the backend's EOF.
 void Session::pipe_error_body() {
-  evbuffer* in = bufferevent_get_input(backend_);
+  evbuffer* in = backend_->input();
   size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, evbuffer_get_length(in)));
-  move_bytes(in, bufferevent_get_output(client_), n);
+  move_bytes(in, client_->output(), n);
   body_left_ -= n;
   if (body_left_ == 0) {
     free_backend();
     close_client();
-  } else if (out_len(client_) > kOutHigh) {
-    bufferevent_disable(backend_, EV_READ);
+  } else if (full(client_)) {
+    backend_->set_reading(false);
   }
 }
 
 // Answers an HTTP error and closes once it is flushed.
 void Session::reject(int status, const char* why) {
   status_ = status;
-  log_info("%s \"%s\": %d %s: %s", peer_, path_.c_str(), status, http_reason(status), why);
+  log_info("%s \"%s\": %d %s: %s", conn_.peer.c_str(), path_.c_str(), status, http_reason(status),
+           why);
   free_backend();
   state_ = State::kClosing;
-  http_write_error(bufferevent_get_output(client_), status, why);
+  http_write_error(client_->output(), status, why);
   close_client();
 }
 
@@ -322,12 +299,11 @@ void Session::open() {
   uint64_t max = route_->limits().max_message_size;
   bool hybi00 = hybi00_ != nullptr;
   if (hybi00) {
-    write_hybi00_switching(bufferevent_get_output(client_), hybi00_->origin, hybi00_->location,
-                           protocol_, hybi00_->challenge, backend_fields_);
+    write_hybi00_switching(client_->output(), hybi00_->origin, hybi00_->location, protocol_,
+                           hybi00_->challenge, backend_fields_);
     hybi00_.reset();
   } else {
-    write_switching(bufferevent_get_output(client_), accept_, protocol_, extensions_,
-                    backend_fields_);
+    write_switching(client_->output(), accept_, protocol_, extensions_, backend_fields_);
   }
   backend_fields_.clear();
   accept_.clear();
@@ -341,38 +317,35 @@ void Session::open() {
     up_.emplace(FrameRules{true, deflate, max});
     down_.emplace(FrameRules{false, deflate, max});
   }
-  bufferevent_setwatermark(client_, EV_READ, 0, kInHigh);
-  bufferevent_setwatermark(client_, EV_WRITE, kOutLow, 0);
-  if (backend_) {
-    bufferevent_setcb(backend_, on_backend_read, on_backend_write, on_backend_event, this);
-    bufferevent_setwatermark(backend_, EV_READ, 0, kInHigh);
-    bufferevent_setwatermark(backend_, EV_WRITE, kOutLow, 0);
-    bufferevent_enable(backend_, EV_READ | EV_WRITE);
-  }
-  log_debug("%s \"%s\": open, route %s, backend %s", peer_, path_.c_str(), route_->name().c_str(),
-            route_->config().backend.text.c_str());
+  client_->set_read_limit(kInHigh);
+  if (backend_) backend_->set_read_limit(kInHigh);
+  log_debug("%s \"%s\": open, route %s, backend %s", conn_.peer.c_str(), path_.c_str(),
+            route_->name().c_str(), route_->config().backend.text.c_str());
   touch();
   next_ping_ = add_ms(last_activity_, route_->limits().ping_interval_ms);
   arm_open_timer();
   process_client();
+  // Frames that came in the same read as the backend's 101.
+  if (backend_ && state_ == State::kOpen && evbuffer_get_length(backend_->input()))
+    process_backend(false);
 }
 
 // ---- relaying ----
 
 void Session::process_client() {
   if (state_ != State::kOpen || !client_) return;
-  evbuffer* in = bufferevent_get_input(client_);
+  evbuffer* in = client_->input();
   if (up_) {
     if (!backend_ || backend_closing_) {
       evbuffer_drain(in, evbuffer_get_length(in));
       return;
     }
-    DecodeError err = up_->relay(in, bufferevent_get_output(backend_), up_watch_);
+    DecodeError err = up_->relay(in, backend_->output(), up_watch_);
     if (err.code) {
       fail_relay(true, err);
       return;
     }
-    if (up_watch_.relay_blocked()) bufferevent_disable(client_, EV_READ);
+    if (up_watch_.relay_blocked()) client_->set_reading(false);
     finish_relayed_close();
     return;
   }
@@ -381,22 +354,22 @@ void Session::process_client() {
     fail(err.code, err.why);
     return;
   }
-  if (state_ == State::kOpen && blocked()) bufferevent_disable(client_, EV_READ);
+  if (state_ == State::kOpen && blocked()) client_->set_reading(false);
 }
 
 void Session::process_backend(bool eof) {
-  evbuffer* in = bufferevent_get_input(backend_);
+  evbuffer* in = backend_->input();
   if (state_ != State::kOpen) {
     evbuffer_drain(in, evbuffer_get_length(in));
     return;
   }
   if (down_) {
-    DecodeError err = down_->relay(in, bufferevent_get_output(client_), down_watch_);
+    DecodeError err = down_->relay(in, client_->output(), down_watch_);
     if (err.code) {
       fail_relay(false, err);
       return;
     }
-    if (down_watch_.relay_blocked()) bufferevent_disable(backend_, EV_READ);
+    if (down_watch_.relay_blocked()) backend_->set_reading(false);
     finish_relayed_close();
     return;
   }
@@ -406,7 +379,7 @@ void Session::process_backend(bool eof) {
       fail_relay(false, err);
       return;
     }
-    if (backend_sink_.blocked()) bufferevent_disable(backend_, EV_READ);
+    if (backend_sink_.blocked()) backend_->set_reading(false);
     return;
   }
   const char* why = "";
@@ -418,14 +391,14 @@ void Session::process_backend(bool eof) {
   size_t n = evbuffer_get_length(ready);
   if (n) {
     uint8_t op = framing_ == Framing::kBinary ? kOpBinary : kOpText;
-    codec_->encode_data(bufferevent_get_output(client_), ready, n, op, true, true);
+    codec_->encode_data(client_->output(), ready, n, op, true, true);
     msgs_out_++;
   }
-  if (out_len(client_) > kOutHigh) bufferevent_disable(backend_, EV_READ);
+  if (full(client_)) backend_->set_reading(false);
 }
 
 bool Session::blocked() const {
-  return out_len(client_) > kOutHigh || out_len(backend_) > kOutHigh;
+  return full(client_) || full(backend_);
 }
 
 void Session::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) {
@@ -435,7 +408,7 @@ void Session::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool 
   }
   msgs_in_ += fin;
   if (route_->config().backend.kind == BackendAddr::Kind::kEcho) {
-    codec_->encode_data(bufferevent_get_output(client_), src, n, opcode, first, fin);
+    codec_->encode_data(client_->output(), src, n, opcode, first, fin);
     msgs_out_ += fin;
     return;
   }
@@ -444,7 +417,7 @@ void Session::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool 
     return;
   }
   if (backend_codec_) {
-    backend_codec_->encode_data(bufferevent_get_output(backend_), src, n, kOpText, first, fin);
+    backend_codec_->encode_data(backend_->output(), src, n, kOpText, first, fin);
     return;
   }
   if (framing_ == Framing::kBase64 && opcode == kOpBinary) {
@@ -453,12 +426,11 @@ void Session::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool 
     return;
   }
   const char* why = "";
-  if (!chain_->upstream(src, n, bufferevent_get_output(backend_), &why))
-    fail(close_code::kInvalidPayload, why);
+  if (!chain_->upstream(src, n, backend_->output(), &why)) fail(close_code::kInvalidPayload, why);
 }
 
 void Session::on_ping(const uint8_t* p, size_t n) {
-  if (state_ == State::kOpen) codec_->encode_pong(bufferevent_get_output(client_), p, n);
+  if (state_ == State::kOpen) codec_->encode_pong(client_->output(), p, n);
 }
 
 void Session::on_pong(const uint8_t* p, size_t n) {
@@ -483,7 +455,7 @@ void Session::on_close(uint16_t code, std::string_view reason) {
 
 // Fails the connection (section 7.1.7): close frame with the code, then TCP close.
 void Session::fail(uint16_t code, const char* why) {
-  log_info("%s \"%s\": closing with %u: %s", peer_, path_.c_str(), code, why);
+  log_info("%s \"%s\": closing with %u: %s", conn_.peer.c_str(), path_.c_str(), code, why);
   if (!close_code_) {
     close_code_ = code;
     close_reason_ = why;
@@ -505,20 +477,20 @@ void Session::send_backend_close(uint16_t code, const char* why) {
   if (!backend_ || backend_closing_) return;
   // wsgate's own frames toward the backend may interleave with a fragmented message.
   if (backend_codec_) {
-    backend_codec_->encode_close(bufferevent_get_output(backend_), code, why);
+    backend_codec_->encode_close(backend_->output(), code, why);
     return;
   }
   if (!up_ || !up_->at_boundary()) return;
   uint8_t p[kMaxControlPayload];
   size_t n;
   close_payload(code, why, p, n);
-  encode_masked_control(bufferevent_get_output(backend_), kOpClose, p, n);
+  encode_masked_control(backend_->output(), kOpClose, p, n);
 }
 
 // A relayed peer broke the rules: it gets the close code, the other side hears it is gone.
 void Session::fail_relay(bool from_client, const DecodeError& err) {
-  log_info("%s \"%s\": %s broke the protocol, closing with %u: %s", peer_, path_.c_str(),
-           from_client ? "client" : "backend", err.code, err.why);
+  log_info("%s \"%s\": %s broke the protocol, closing with %u: %s", conn_.peer.c_str(),
+           path_.c_str(), from_client ? "client" : "backend", err.code, err.why);
   if (!close_code_) {
     close_code_ = err.code;
     close_reason_ = err.why;
@@ -557,11 +529,11 @@ void Session::RelayWatch::on_relay_close(uint16_t code, std::string_view reason)
 }
 
 bool Session::RelayWatch::relay_blocked() const {
-  return out_len(from_client_ ? s_.backend_ : s_.client_) > kOutHigh;
+  return full(from_client_ ? s_.backend_ : s_.client_);
 }
 
 void Session::BackendSink::on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) {
-  evbuffer* out = s_.client_ ? bufferevent_get_output(s_.client_) : nullptr;
+  evbuffer* out = s_.client_ ? s_.client_->output() : nullptr;
   if (s_.state_ != State::kOpen || !out) {
     evbuffer_drain(src, n);
     return;
@@ -584,7 +556,7 @@ void Session::BackendSink::on_data(evbuffer* src, size_t n, uint8_t opcode, bool
 
 void Session::BackendSink::on_ping(const uint8_t* p, size_t n) {
   if (s_.backend_ && !s_.backend_closing_)
-    s_.backend_codec_->encode_pong(bufferevent_get_output(s_.backend_), p, n);
+    s_.backend_codec_->encode_pong(s_.backend_->output(), p, n);
 }
 
 void Session::BackendSink::on_close(uint16_t code, std::string_view reason) {
@@ -601,7 +573,7 @@ void Session::BackendSink::on_close(uint16_t code, std::string_view reason) {
 }
 
 bool Session::BackendSink::blocked() const {
-  return out_len(s_.client_) > kOutHigh;
+  return full(s_.client_);
 }
 
 void Session::send_close(uint16_t code, std::string_view reason) {
@@ -610,7 +582,7 @@ void Session::send_close(uint16_t code, std::string_view reason) {
     close_reason_.assign(reason.data(), reason.size());
   }
   state_ = State::kClosing;
-  codec_->encode_close(bufferevent_get_output(client_), code, reason);
+  codec_->encode_close(client_->output(), code, reason);
 }
 
 // Flushes what the client is owed, then half-closes and waits briefly for its EOF.
@@ -619,25 +591,18 @@ void Session::close_client() {
   if (!client_ || client_closing_) return;
   client_closing_ = true;
   evtimer_del(timer_);
-  bufferevent_setwatermark(client_, EV_WRITE, 0, 0);
-  bufferevent_enable(client_, client_eof_ ? EV_WRITE : EV_READ | EV_WRITE);
-  set_write_timeout(client_);
-  if (out_len(client_) == 0)
-    bufferevent_trigger(client_, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  client_->set_reading(true);  // to see the client's EOF; what it sends now is dropped
+  client_->shutdown_write(kFlushTimeoutSec);
 }
 
 // Flushes what the backend is owed, then closes it.
 void Session::close_backend() {
   if (!backend_ || backend_closing_) return;
   backend_closing_ = true;
-  bufferevent_disable(backend_, EV_READ);
-  evbuffer* in = bufferevent_get_input(backend_);
+  backend_->set_reading(false);
+  evbuffer* in = backend_->input();
   evbuffer_drain(in, evbuffer_get_length(in));
-  bufferevent_setwatermark(backend_, EV_WRITE, 0, 0);
-  bufferevent_enable(backend_, EV_WRITE);
-  set_write_timeout(backend_);
-  if (out_len(backend_) == 0)
-    bufferevent_trigger(backend_, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  backend_->shutdown_write(kFlushTimeoutSec);
 }
 
 // The client vanished without a close handshake: finish the backend's share and go.
@@ -656,9 +621,9 @@ void Session::client_gone(const char* why) {
 }
 
 // The backend closed or failed: the client gets what was read, then a close frame.
-void Session::backend_gone(short what) {
-  bool eof = (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR);
-  std::string err = eof ? "" : backend_error(backend_);
+void Session::backend_gone(TransportEvent ev) {
+  bool eof = ev == TransportEvent::kEof;
+  std::string err = eof ? "" : backend_->error();
   process_backend(true);
   if (state_ != State::kOpen) return;
   if (down_) {
@@ -673,7 +638,7 @@ void Session::backend_gone(short what) {
     send_close(close_code::kNormal, "backend closed the connection");
     close_backend();
   } else {
-    log_info("%s \"%s\": backend %s failed: %s", peer_, path_.c_str(),
+    log_info("%s \"%s\": backend %s failed: %s", conn_.peer.c_str(), path_.c_str(),
              route_->config().backend.text.c_str(), err.c_str());
     send_close(close_code::kInternalError, "backend connection failed");
     free_backend();
@@ -682,47 +647,22 @@ void Session::backend_gone(short what) {
 }
 
 void Session::free_client() {
-  if (client_) bufferevent_free(client_);
-  client_ = nullptr;
+  if (!client_) return;
+  bytes_in_ = client_->bytes_read();
+  bytes_out_ = client_->bytes_written();
+  client_.reset();
 }
 
 void Session::free_backend() {
-  if (backend_) bufferevent_free(backend_);
-  backend_ = nullptr;
+  backend_.reset();
 }
 
 // Deletes the session once neither socket is left; only called at the end of a callback.
 // Before that, what the callback queued goes out.
 void Session::maybe_done() {
-  write_now(client_);
-  write_now(backend_);
+  if (client_) client_->flush();
+  if (backend_) backend_->flush();
   if (!client_ && !backend_) worker_.session_done(this);
-}
-
-// An idle open socket has EV_WRITE off (see on_client_write), so queued bytes are written here
-// at once: libevent would watch for writability first, an epoll_ctl on and another off per
-// burst. What the kernel does not take, and any error, is left to libevent with EV_WRITE on.
-void Session::write_now(bufferevent* bev) {
-  if (!bev || (bufferevent_get_enabled(bev) & EV_WRITE)) return;
-  evbuffer* out = bufferevent_get_output(bev);
-  if (evbuffer_get_length(out) == 0) return;
-  evbuffer_unfreeze(out, 1);  // a socket bufferevent lets only itself drain its output
-  int n = evbuffer_write(out, bufferevent_getfd(bev));
-  evbuffer_freeze(out, 1);
-  if (n < 0 || evbuffer_get_length(out) > 0) {
-    bufferevent_enable(bev, EV_WRITE);
-  } else if ((client_ && !(bufferevent_get_enabled(client_) & EV_READ)) ||
-             (backend_ && !(bufferevent_get_enabled(backend_) & EV_READ))) {
-    // A reader paused for backpressure resumes in the write callback, which would not run.
-    bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-  }
-}
-
-// Once an open socket's output is empty, its bytes go out through write_now.
-void Session::idle_writes(bufferevent* bev) {
-  if (state_ == State::kOpen && out_len(bev) == 0 &&
-      !(bev == backend_ && route_->config().backend.kind == BackendAddr::Kind::kWss))
-    bufferevent_disable(bev, EV_WRITE);
 }
 
 // ---- timers ----
@@ -768,21 +708,21 @@ void Session::tick() {
   if (!why && l.ping_interval_ms && codec_->has_pings() && ms_between(now, next_ping_) == 0) {
     if (ping_outstanding_) {
       // A client still taking our data is alive, even if its pong waits behind that data.
-      if (bytes_out_ == bytes_out_at_ping_) why = "no pong within ping_interval";
-      bytes_out_at_ping_ = bytes_out_;
+      if (client_->bytes_written() == bytes_out_at_ping_) why = "no pong within ping_interval";
+      bytes_out_at_ping_ = client_->bytes_written();
       next_ping_ = add_ms(now, l.ping_interval_ms);
     } else if (down_ && !down_->at_boundary()) {
       arm_timer(10);  // a relayed frame is half through; ping right after it
       return;
     } else {
-      codec_->encode_ping(bufferevent_get_output(client_), kPingPayload, sizeof kPingPayload - 1);
+      codec_->encode_ping(client_->output(), kPingPayload, sizeof kPingPayload - 1);
       ping_outstanding_ = true;
-      bytes_out_at_ping_ = bytes_out_;
+      bytes_out_at_ping_ = client_->bytes_written();
       next_ping_ = add_ms(now, l.ping_interval_ms);
     }
   }
   if (why) {
-    log_info("%s \"%s\": closing with 1001: %s", peer_, path_.c_str(), why);
+    log_info("%s \"%s\": closing with 1001: %s", conn_.peer.c_str(), path_.c_str(), why);
     close_both(close_code::kGoingAway, close_code::kGoingAway, why);
     return;
   }
@@ -795,134 +735,127 @@ void Session::write_access_log() {
   timeval now;
   event_base_gettimeofday_cached(worker_.base(), &now);
   uint64_t ms = ms_between(start_, now);
+  uint64_t in = client_ ? client_->bytes_read() : bytes_in_;
+  uint64_t out = client_ ? client_->bytes_written() : bytes_out_;
   ::log_access(
       "%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
       "close=%u \"%s\" msgs=%llu/%llu",
-      peer_, path_.empty() ? "-" : path_.c_str(), route_ ? route_->name().c_str() : "-",
-      route_ ? route_->config().backend.text.c_str() : "-", status_,
-      static_cast<unsigned long long>(ms / 1000), static_cast<unsigned long long>(ms % 1000),
-      static_cast<unsigned long long>(bytes_in_), static_cast<unsigned long long>(bytes_out_),
-      close_code_, close_reason_.c_str(),
+      conn_.peer.c_str(), path_.empty() ? "-" : path_.c_str(),
+      route_ ? route_->name().c_str() : "-", route_ ? route_->config().backend.text.c_str() : "-",
+      status_, static_cast<unsigned long long>(ms / 1000),
+      static_cast<unsigned long long>(ms % 1000), static_cast<unsigned long long>(in),
+      static_cast<unsigned long long>(out), close_code_, close_reason_.c_str(),
       static_cast<unsigned long long>(up_ ? up_->messages() : msgs_in_),
       static_cast<unsigned long long>(down_ ? down_->messages() : msgs_out_));
 }
 
-// ---- libevent callbacks ----
+// ---- transport callbacks ----
 
-void Session::on_client_read(bufferevent* bev, void* ctx) {
-  Session* s = static_cast<Session*>(ctx);
-  if (s->client_closing_) {
-    evbuffer* in = bufferevent_get_input(bev);
-    evbuffer_drain(in, evbuffer_get_length(in));
-  } else if (s->state_ == State::kHandshake) {
-    s->read_handshake();
-  } else if (s->state_ == State::kOpen) {
-    s->touch();
-    s->process_client();
-  }
-  s->maybe_done();
-}
-
-void Session::on_client_write(bufferevent* bev, void* ctx) {
-  Session* s = static_cast<Session*>(ctx);
-  if (s->client_closing_) {
-    if (out_len(bev) == 0 && s->client_eof_) {
-      s->free_client();
-    } else if (out_len(bev) == 0 && !s->client_shut_) {
-      // Our last bytes are out: half-close, so the client sees EOF after them.
-      ::shutdown(bufferevent_getfd(bev), SHUT_WR);
-      s->client_shut_ = true;
-      s->arm_timer(kCloseWaitMs);
-    }
-  } else if ((s->state_ == State::kOpen || s->state_ == State::kErrorBody) &&
-             out_len(bev) <= kOutLow) {
-    if (s->backend_ && !s->backend_closing_) {
-      bufferevent_enable(s->backend_, EV_READ);
-      // A relay stops inside a frame when the client is full; its rest is still buffered.
-      if ((s->down_ || s->backend_codec_) && s->state_ == State::kOpen) s->process_backend(false);
-    }
-    if (!(bufferevent_get_enabled(bev) & EV_READ)) {
-      bufferevent_enable(bev, EV_READ);
-      s->process_client();
-    }
-    if (s->client_) s->idle_writes(bev);
-  }
-  s->maybe_done();
-}
-
-void Session::on_client_event(bufferevent*, short what, void* ctx) {
-  Session* s = static_cast<Session*>(ctx);
-  if (what & BEV_EVENT_CONNECTED) return;
-  // A clean EOF may be a half-close: what the client is still owed goes out first.
-  bool eof = (what & BEV_EVENT_EOF) && !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT));
-  s->client_eof_ = eof;
-  if (s->state_ == State::kOpen) {
-    s->client_gone(eof ? "client closed TCP without a close frame" : "client connection failed");
-  } else if (eof && s->client_closing_ && out_len(s->client_) > 0) {
-    // on_client_write frees it once drained.
-  } else {
-    s->free_client();
-    if (s->state_ != State::kClosing) s->free_backend();
-  }
-  s->maybe_done();
-}
-
-void Session::on_backend_read(bufferevent*, void* ctx) {
-  Session* s = static_cast<Session*>(ctx);
-  s->touch();
-  if (s->state_ == State::kBackendHandshake)
-    s->read_backend_answer();
-  else if (s->state_ == State::kErrorBody)
-    s->pipe_error_body();
+void Session::on_readable(Transport& t) {
+  if (&t == client_.get())
+    client_readable();
   else
-    s->process_backend(false);
-  s->maybe_done();
+    backend_readable();
+  maybe_done();
 }
 
-void Session::on_backend_write(bufferevent* bev, void* ctx) {
-  Session* s = static_cast<Session*>(ctx);
-  if (s->backend_closing_) {
-    if (out_len(bev) == 0) s->free_backend();
-  } else if (s->state_ == State::kOpen && out_len(bev) <= kOutLow) {
-    if (s->client_ && !(bufferevent_get_enabled(s->client_) & EV_READ)) {
-      bufferevent_enable(s->client_, EV_READ);
-      s->process_client();
+void Session::on_event(Transport& t, TransportEvent ev) {
+  if (&t == client_.get())
+    client_event(ev);
+  else
+    backend_event(ev);
+  maybe_done();
+}
+
+// A side's output drained after backpressure: the paused side reads again.
+void Session::on_drained(Transport& t) {
+  bool open = state_ == State::kOpen;
+  if (&t == client_.get() && (open || state_ == State::kErrorBody) && !client_closing_) {
+    if (backend_ && !backend_closing_) {
+      backend_->set_reading(true);
+      // A relay stops inside a frame when the client is full; its rest is still buffered.
+      if ((down_ || backend_codec_) && open) process_backend(false);
     }
-    if (s->backend_ && !s->backend_closing_) s->idle_writes(bev);
+    if (client_ && open) {
+      client_->set_reading(true);
+      process_client();
+    }
+  } else if (&t == backend_.get() && open && !backend_closing_ && client_) {
+    client_->set_reading(true);
+    process_client();
   }
-  s->maybe_done();
+  maybe_done();
 }
 
-void Session::on_backend_event(bufferevent* bev, short what, void* ctx) {
-  Session* s = static_cast<Session*>(ctx);
-  if (s->state_ == State::kConnecting) {
-    if (what & BEV_EVENT_CONNECTED) socket_nodelay(bufferevent_getfd(bev));
-    if ((what & BEV_EVENT_CONNECTED) && s->route_->config().backend.websocket()) {
-      s->state_ = State::kBackendHandshake;
-      bufferevent_setcb(bev, on_backend_read, on_backend_write, on_backend_event, s);
-      bufferevent_setwatermark(bev, EV_READ, 0, kMaxRequestHead + 1);
-      bufferevent_enable(bev, EV_READ | EV_WRITE);
-      s->arm_handshake_rest();
-    } else if (what & BEV_EVENT_CONNECTED) {
-      s->open();
-    } else {
-      std::string err = backend_error(bev);
-      s->reject(http_status::kBadGateway,
-                ("backend " + s->route_->config().backend.text + " unreachable: " + err).c_str());
-    }
-  } else if (s->state_ == State::kBackendHandshake) {
-    s->reject(http_status::kBadGateway, "backend closed the connection instead of answering");
-  } else if (s->state_ == State::kErrorBody) {
-    s->free_backend();
-    s->close_client();
-  } else if (s->backend_closing_) {
-    s->free_backend();
-  } else if (s->state_ == State::kOpen) {
-    s->backend_gone(what);
+void Session::client_readable() {
+  if (client_closing_) {
+    evbuffer* in = client_->input();
+    evbuffer_drain(in, evbuffer_get_length(in));
+  } else if (state_ == State::kHandshake) {
+    read_handshake();
+  } else if (state_ == State::kOpen) {
+    touch();
+    process_client();
+  }
+}
+
+void Session::client_event(TransportEvent ev) {
+  if (ev == TransportEvent::kShutdown) {
+    // Our last bytes and FIN are out: wait briefly for the client's EOF.
+    if (client_eof_)
+      free_client();
+    else
+      arm_timer(kCloseWaitMs);
+    return;
+  }
+  // A clean EOF may be a half-close: what the client is still owed goes out first.
+  bool eof = ev == TransportEvent::kEof;
+  client_eof_ = eof;
+  if (state_ == State::kOpen) {
+    client_gone(eof ? "client closed TCP without a close frame" : "client connection failed");
+  } else if (eof && client_closing_ && out_len(client_) > 0) {
+    // Freed once the output is out (kShutdown).
   } else {
-    s->free_backend();
+    free_client();
+    if (state_ != State::kClosing) free_backend();
   }
-  s->maybe_done();
+}
+
+void Session::backend_readable() {
+  touch();
+  if (state_ == State::kBackendHandshake)
+    read_backend_answer();
+  else if (state_ == State::kErrorBody)
+    pipe_error_body();
+  else
+    process_backend(false);
+}
+
+void Session::backend_event(TransportEvent ev) {
+  if (state_ == State::kConnecting) {
+    if (ev == TransportEvent::kConnected && route_->config().backend.websocket()) {
+      state_ = State::kBackendHandshake;
+      backend_->set_read_limit(kMaxRequestHead + 1);
+      arm_handshake_rest();
+    } else if (ev == TransportEvent::kConnected) {
+      open();
+    } else {
+      std::string err = backend_->error();
+      reject(http_status::kBadGateway,
+             ("backend " + route_->config().backend.text + " unreachable: " + err).c_str());
+    }
+  } else if (state_ == State::kBackendHandshake) {
+    reject(http_status::kBadGateway, "backend closed the connection instead of answering");
+  } else if (state_ == State::kErrorBody) {
+    free_backend();
+    close_client();
+  } else if (backend_closing_) {
+    free_backend();
+  } else if (state_ == State::kOpen) {
+    backend_gone(ev);
+  } else {
+    free_backend();
+  }
 }
 
 void Session::on_timer(int, short, void* ctx) {

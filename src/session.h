@@ -1,4 +1,4 @@
-// One client connection: the bufferevent pair, its state machine, timers and close logic.
+// One client connection: the transport pair, its state machine, timers and close logic.
 #pragma once
 
 #include <sys/socket.h>
@@ -14,8 +14,8 @@
 #include "chain.h"
 #include "codec.h"
 #include "relay.h"
+#include "transport.h"
 
-struct bufferevent;
 struct event;
 class Route;
 class Worker;
@@ -23,10 +23,10 @@ struct Runtime;
 struct Request;
 struct Upgrade;
 
-class Session : public MessageSink {
+class Session : public MessageSink, public TransportHandler {
  public:
-  // Takes ownership of the accepted socket.
-  Session(Worker& worker, std::shared_ptr<const Runtime> rt, int fd, const sockaddr* addr,
+  // Takes over the accepted client's transport.
+  Session(Worker& worker, std::shared_ptr<const Runtime> rt, std::unique_ptr<Transport> client,
           bool over_limit);
   ~Session() override;
   Session(const Session&) = delete;
@@ -46,6 +46,11 @@ class Session : public MessageSink {
   void on_close(uint16_t code, std::string_view reason) override;
   bool blocked() const override;
 
+  // TransportHandler: what the client's and the backend's sockets report.
+  void on_readable(Transport& t) override;
+  void on_drained(Transport& t) override;
+  void on_event(Transport& t, TransportEvent ev) override;
+
  private:
   enum class State {
     kHandshake,         // reading the client's upgrade request
@@ -56,13 +61,11 @@ class Session : public MessageSink {
     kClosing,  // a close frame or HTTP error went out: flushing, half-closing, awaiting EOF
   };
 
-  static void on_client_read(bufferevent* bev, void* ctx);
-  static void on_client_write(bufferevent* bev, void* ctx);
-  static void on_client_event(bufferevent* bev, short what, void* ctx);
-  static void on_backend_read(bufferevent* bev, void* ctx);
-  static void on_backend_write(bufferevent* bev, void* ctx);
-  static void on_backend_event(bufferevent* bev, short what, void* ctx);
   static void on_timer(int fd, short what, void* ctx);
+  void client_readable();
+  void client_event(TransportEvent ev);
+  void backend_readable();
+  void backend_event(TransportEvent ev);
 
   void read_handshake();
   void accept_request(evbuffer* in, size_t head_len);
@@ -80,7 +83,7 @@ class Session : public MessageSink {
   void fail_relay(bool from_client, const DecodeError& err);
   void finish_relayed_close();
   void client_gone(const char* why);
-  void backend_gone(short what);
+  void backend_gone(TransportEvent ev);
   void close_backend();
   void close_client();
   void free_client();
@@ -91,8 +94,6 @@ class Session : public MessageSink {
   void arm_open_timer();
   void touch();
   void maybe_done();
-  void write_now(bufferevent* bev);
-  void idle_writes(bufferevent* bev);
   void write_access_log();
 
   // Watches one direction of a ws:// route's relay.
@@ -133,8 +134,9 @@ class Session : public MessageSink {
   std::shared_ptr<const Runtime> rt_;  // keeps the routes this session started with alive
   const Route* route_ = nullptr;
   State state_ = State::kHandshake;
-  bufferevent* client_ = nullptr;
-  bufferevent* backend_ = nullptr;
+  std::unique_ptr<Transport> client_;
+  std::unique_ptr<Transport> backend_;
+  ConnInfo conn_;  // the client's, kept for the access log after its transport is gone
   event* timer_ = nullptr;
   std::unique_ptr<Codec> codec_;
   std::unique_ptr<Chain> chain_;
@@ -143,7 +145,6 @@ class Session : public MessageSink {
   bool over_limit_;
   bool client_closing_ = false;   // freeing the client once its output drains
   bool backend_closing_ = false;  // same for the backend
-  bool client_shut_ = false;      // our FIN is out
   bool client_eof_ = false;       // the client's FIN came in
   bool ping_outstanding_ = false;
   int status_ = 0;
@@ -169,12 +170,10 @@ class Session : public MessageSink {
   bool client_close_seen_ = false;
   bool backend_close_seen_ = false;
   uint64_t body_left_ = 0;  // of the backend's refusal
-  char peer_[64];
-  char peer_ip_[64];
   timeval start_;
   timeval last_activity_;
   timeval next_ping_;
-  uint64_t bytes_in_ = 0;
+  uint64_t bytes_in_ = 0;  // the client's, once its transport is gone
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
   uint64_t msgs_in_ = 0;   // data messages from the client (echo and TCP routes)

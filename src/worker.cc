@@ -10,6 +10,7 @@
 #include <event2/listener.h>
 
 #include "log.h"
+#include "plain_transport.h"
 #include "session.h"
 
 namespace {
@@ -107,7 +108,7 @@ void Worker::session_done(Session* s) {
 void Worker::on_accept(evconnlistener*, int fd, sockaddr* addr, int, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
   bool over = w->active_.fetch_add(1) >= w->rt_->config.max_connections;
-  Session* s = new Session(*w, w->rt_, fd, addr, over);
+  Session* s = new Session(*w, w->rt_, std::make_unique<PlainTransport>(w->base_, fd, addr), over);
   s->next = w->sessions_;
   if (w->sessions_) w->sessions_->prev = s;
   w->sessions_ = s;

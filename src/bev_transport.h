@@ -1,0 +1,41 @@
+// A transport over a libevent bufferevent: today the TLS connection to a wss:// backend
+// (bufferevent_openssl), whose records libevent reads and writes whole.
+#pragma once
+
+#include "transport.h"
+
+struct bufferevent;
+struct evdns_base;
+struct BackendAddr;
+
+class BevTransport final : public Transport {
+ public:
+  // Takes ownership of an unconnected bufferevent.
+  explicit BevTransport(bufferevent* bev);
+  ~BevTransport() override;
+  BevTransport(const BevTransport&) = delete;
+  BevTransport& operator=(const BevTransport&) = delete;
+
+  // Starts connecting; kConnected or kError follows. False, with err, when it cannot start.
+  bool connect(const BackendAddr& addr, evdns_base* dns, std::string& err);
+
+  evbuffer* input() override;
+  evbuffer* output() override;
+  void flush() override;
+  void set_reading(bool on) override;
+  void set_read_limit(size_t bytes) override;
+  void shutdown_write(int timeout_sec) override;
+  std::string error() const override;
+
+ private:
+  static void on_read(bufferevent* bev, void* ctx);
+  static void on_write(bufferevent* bev, void* ctx);
+  static void on_bev_event(bufferevent* bev, short what, void* ctx);
+
+  bufferevent* bev_;
+  bool connected_ = false;
+  bool reading_ = true;
+  bool shut_wanted_ = false;
+  bool shut_done_ = false;
+  bool congested_ = false;
+};

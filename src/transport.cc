@@ -1,0 +1,22 @@
+#include "transport.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+
+bool Transport::congested() const {
+  return evbuffer_get_length(const_cast<Transport*>(this)->output()) > kOutHigh;
+}
+
+std::string format_peer(const sockaddr* addr, std::string* ip) {
+  char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)
+    getnameinfo(addr, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
+  if (ip) *ip = host;
+  char buf[NI_MAXHOST + NI_MAXSERV + 4];
+  snprintf(buf, sizeof buf, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+  return buf;
+}

@@ -1,0 +1,81 @@
+// A Transport moves the bytes of one socket: it reads into input(), writes output(), and tells
+// its owner what happened. Nothing above it touches a file descriptor, so TLS (or a fake in unit
+// tests) slots in under the same owner.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+struct evbuffer;
+
+// Who is on the other end, for logs, forwarded headers and the access log.
+struct ConnInfo {
+  std::string peer;     // "192.0.2.1:5000" or "[2001:db8::1]:5000"
+  std::string peer_ip;  // without the port
+  bool tls = false;
+  std::string tls_version;
+  std::string sni;
+};
+
+enum class TransportEvent {
+  kConnected,  // an outgoing connect completed
+  kEof,        // the peer's FIN: reading stopped, writing may go on
+  kError,      // the socket failed; error() says why
+  kTimeout,    // the output did not drain within the write timeout
+  kShutdown,   // after shutdown_write(): all output went out and our FIN is sent
+};
+
+class Transport;
+
+// The owner's side. A transport calls it from its own event callbacks only, never from inside
+// a call the owner made, so the owner may free the transport in any of these.
+class TransportHandler {
+ public:
+  virtual ~TransportHandler() = default;
+  // input() has new bytes.
+  virtual void on_readable(Transport& t) = 0;
+  // The output was over kOutHigh and has drained to kOutLow: paused readers may resume.
+  virtual void on_drained(Transport& t) = 0;
+  virtual void on_event(Transport& t, TransportEvent ev) = 0;
+};
+
+class Transport {
+ public:
+  // le-proxy style backpressure: a source pauses while its sink's output is over kOutHigh, and
+  // resumes once that output drains to kOutLow.
+  static constexpr size_t kOutHigh = 256 * 1024;
+  static constexpr size_t kOutLow = kOutHigh / 2;
+
+  virtual ~Transport() = default;
+  void set_handler(TransportHandler* h) { handler_ = h; }
+  virtual evbuffer* input() = 0;
+  virtual evbuffer* output() = 0;
+  // Writes the output at once when the socket was idle; what the kernel refuses goes out when
+  // it becomes writable. Also resumes reading once the owner has made room in the input.
+  virtual void flush() = 0;
+  // Backpressure from the owner: stop or resume reading.
+  virtual void set_reading(bool on) = 0;
+  // Reading pauses by itself while the input holds this many bytes.
+  virtual void set_read_limit(size_t bytes) = 0;
+  // Once the output is flushed, half-closes and reports kShutdown; kTimeout if the peer takes
+  // nothing for timeout_sec. Reading stops.
+  virtual void shutdown_write(int timeout_sec) = 0;
+  // Why the last kError happened, for logs.
+  virtual std::string error() const = 0;
+
+  // True while the output holds more than the peer should be sent ahead.
+  bool congested() const;
+  const ConnInfo& info() const { return info_; }
+  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ protected:
+  TransportHandler* handler_ = nullptr;
+  ConnInfo info_;
+  uint64_t bytes_read_ = 0;
+  uint64_t bytes_written_ = 0;
+};
+
+// "host:port" or "[v6]:port" for a peer address, and the bare host into `ip`.
+std::string format_peer(const struct sockaddr* addr, std::string* ip);
