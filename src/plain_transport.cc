@@ -158,12 +158,11 @@ void PlainTransport::on_read(int, short, void* ctx) {
 // Reads what the socket holds, up to the read limit and this wake-up's budget. A read that
 // does not fill its space has emptied the socket, so no system call is spent to learn that.
 void PlainTransport::read_some() {
-  size_t budget = kReadBudget;
-  bool got = false;
+  size_t total = 0;
   for (;;) {
     size_t have = evbuffer_get_length(in_);
     if (have >= read_limit_) break;
-    size_t want = std::min<size_t>({read_size_, read_limit_ - have, budget});
+    size_t want = std::min<size_t>({read_size_, read_limit_ - have, kReadBudget - total});
     evbuffer_iovec v[2];
     int nv = evbuffer_reserve_space(in_, static_cast<ev_ssize_t>(want), v, 2);
     if (nv <= 0) {
@@ -197,18 +196,16 @@ void PlainTransport::read_some() {
       break;
     }
     bytes_read_ += static_cast<uint64_t>(n);
-    got = true;
-    if (static_cast<size_t>(n) < space) {
-      if (static_cast<size_t>(n) < read_size_ / 4 && read_size_ > kMinRead)
-        read_size_ = (read_size_ + kChainHeader) / 2 - kChainHeader;
-      break;
-    }
+    total += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < space) break;
     if (read_size_ < kMaxRead) read_size_ = (read_size_ + kChainHeader) * 2 - kChainHeader;
-    if (static_cast<size_t>(n) >= budget) break;
-    budget -= static_cast<size_t>(n);
+    if (total >= kReadBudget) break;
   }
+  // Judged on the whole wake-up: the short tail of a large burst is no reason to shrink.
+  if (total && total < read_size_ / 4 && read_size_ > kMinRead)
+    read_size_ = (read_size_ + kChainHeader) / 2 - kChainHeader;
   update_read();
-  if (got && handler_) handler_->on_readable(*this);  // may free this: nothing after it
+  if (total && handler_) handler_->on_readable(*this);  // may free this: nothing after it
 }
 
 void PlainTransport::on_write(int, short what, void* ctx) {
