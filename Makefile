@@ -4,7 +4,9 @@
 #   make test   install missing build and test deps, build, run every test
 #   make sanitize  build with ASan+UBSan in build-asan and run every test; any report fails
 #   make fuzz   build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
-#   make bench  build wsgate and bench/wsbench, run bench/run (BENCH_SECONDS, BENCH_RUNS)
+#   make bench  install missing build deps and the peers (nginx, HAProxy, lighttpd), build wsgate
+#               and bench/wsbench, run bench/run: wsgate beside the peers, results in
+#               bench/RESULTS.md (BENCH_SECONDS, BENCH_RUNS)
 BUILD := build
 SAN_BUILD := build-asan
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
@@ -14,7 +16,7 @@ FUZZ_TARGETS := handshake frame utf8 config relay base64 hybi00
 CONFIGURE_FLAGS ?=
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps fuzz-deps run test check sanitize fuzz bench install clean distclean
+.PHONY: all deps test-deps fuzz-deps bench-deps run test check sanitize fuzz bench install clean distclean
 
 all: $(BUILD)/Makefile
 	$(MAKE) -C $(BUILD) -j$(JOBS)
@@ -27,6 +29,9 @@ test-deps:
 
 fuzz-deps:
 	tools/install-deps --fuzz
+
+bench-deps:
+	tools/install-deps --bench
 
 configure: configure.ac Makefile.am
 	autoreconf -fi
@@ -79,8 +84,10 @@ fuzz: fuzz-deps $(FUZZ_BUILD)/Makefile
 	  test -z "$$(ls $(FUZZ_BUILD)/artifacts/$$t-* 2>/dev/null)" || { echo "fuzz: $$t crashed"; exit 1; }; \
 	done
 
-# CPU per echoed message and RSS per idle connection, measured as shared/peers does; reports only.
-bench: all
+# CPU per echoed message and RSS per idle proxied connection of wsgate and the peers in one run,
+# with the templates in ../shared/peers (or BENCH_PEERS); reports only, never fails on a number.
+bench: bench-deps
+	$(MAKE) all
 	$(MAKE) -C $(BUILD) bench/wsbench
 	bash bench/run
 

@@ -2,11 +2,16 @@
 //
 //   wsbench echo -p PORT
 //       a TCP echo server on 127.0.0.1:PORT, the backend of the WS->TCP scenarios
-//   wsbench load -p PORT -u PATH -c CONNS -s SIZE [-w WARMUP] [-t SECONDS] [-P PID]
+//   wsbench load -p PORT -u PATH -c CONNS -s SIZE [-w WARMUP] [-t SECONDS] [-P PID] [-S PROTO]
 //       CONNS RFC 6455 clients, each with one binary message of SIZE bytes in flight; after
 //       WARMUP seconds, counts round trips for SECONDS and the CPU time PID used meanwhile
-//   wsbench idle -p PORT -u PATH -c CONNS -P PID
-//       opens CONNS handshaken connections and prints PID's VmRSS before and after
+//   wsbench idle -p PORT -u PATH -c CONNS -P PID [-s SIZE] [-S PROTO]
+//       opens CONNS handshaken connections and prints PID's VmRSS before and after; with -s,
+//       each connection first echoes one message of SIZE bytes, so that buffers a proxy keeps
+//       after traffic count too
+//
+// -S offers the subprotocol PROTO (lighttpd's mod_wstunnel answers "binary" whether offered or
+// not); a server that picks a subprotocol that was not offered fails the handshake.
 //
 // Results go to stdout as one line of KEY=VALUE pairs.
 #include <arpa/inet.h>
@@ -21,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdarg>
@@ -46,6 +52,8 @@ struct Options {
   double warmup = 1;
   double seconds = 5;
   pid_t pid = 0;
+  std::string protocol;    // -S: the subprotocol to offer, if any
+  bool idle_echo = false;  // idle -s: one round trip per connection before the RSS is read
 };
 
 // Prints a message to stderr and exits with status 1.
@@ -162,7 +170,7 @@ struct Bench {
   std::vector<uint8_t> payload;  // the plain message, the same every time
   uint8_t rbuf[65536];
   uint64_t rng = 0x9e3779b97f4a7c15ULL;
-  int started = 0, open = 0;
+  int started = 0, open = 0, echoed = 0;
   uint64_t msgs = 0, msgs0 = 0;
   double t0 = 0, cpu0 = 0;
   long rss0 = 0;
@@ -219,8 +227,10 @@ void send_message(Conn* c) {
 
 void connect_more(Bench* b);
 void all_open(Bench* b);
+void settle(Bench* b);
 
-// Reads the server's unmasked frames and counts their payload; a whole echo sends the next one.
+// Reads the server's unmasked frames and counts their payload; a whole echo sends the next
+// message (load) or, once every connection has had its echo, starts the settling (idle).
 void feed_frames(Conn* c, const uint8_t* p, size_t n) {
   Bench* b = c->b;
   while (n > 0) {
@@ -252,9 +262,27 @@ void feed_frames(Conn* c, const uint8_t* p, size_t n) {
     if (c->got == b->payload.size() && c->payload_left == 0 && c->hdr_have == 0) {
       b->msgs++;
       if (n > 0) die("the server sent more than it was sent");
-      send_message(c);
+      if (b->o.mode == "load") {
+        send_message(c);
+      } else if (++b->echoed == b->o.conns) {
+        settle(b);
+      }
     }
   }
+}
+
+// Dies unless the response's subprotocol, if any, is the one offered (RFC 6455 4.1).
+void check_protocol(const Options& o, const std::string& response) {
+  std::string lower = response;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string key = "\r\nsec-websocket-protocol:";
+  size_t at = lower.find(key);
+  if (at == std::string::npos) return;
+  size_t from = response.find_first_not_of(" \t", at + key.size());
+  size_t to = response.find_last_not_of(" \t", response.find('\r', from) - 1);
+  std::string got = from <= to ? response.substr(from, to - from + 1) : "";
+  if (got != o.protocol)
+    die("the server chose subprotocol \"%s\", offered \"%s\"", got.c_str(), o.protocol.c_str());
 }
 
 // Readable: handshake response while handshaking, frames once open.
@@ -280,6 +308,7 @@ void on_read(evutil_socket_t fd, short, void* arg) {
   if (c->response.compare(0, 13, "HTTP/1.1 101 ") != 0)
     die("handshake refused: %s", c->response.substr(0, c->response.find('\r')).c_str());
   if (end + 4 != c->response.size()) die("data before the first message");
+  check_protocol(c->b->o, c->response);
   std::string().swap(c->response);
   c->state = Conn::kOpen;
   b->open++;
@@ -298,11 +327,14 @@ void on_write(evutil_socket_t fd, short, void* arg) {
   socklen_t len = sizeof err;
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err) die("connect to 127.0.0.1:%d: %s", c->b->o.port, std::strerror(err));
-  std::string req = "GET " + c->b->o.path +
-                    " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(c->b->o.port) +
-                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                    "Sec-WebSocket-Version: 13\r\n\r\n";
+  std::string req =
+      "GET " + c->b->o.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(c->b->o.port) +
+      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n" +
+      (c->b->o.protocol.empty() ? std::string()
+                                : "Sec-WebSocket-Protocol: " + c->b->o.protocol + "\r\n") +
+      "\r\n";
   if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
     die("send of the upgrade request failed");
   c->state = Conn::kHandshake;
@@ -357,17 +389,28 @@ void on_timer(evutil_socket_t, short, void* arg) {
   }
 }
 
-// Every connection is open: start sending (load) or let wsgate settle before reading RSS (idle).
-void all_open(Bench* b) {
-  double wait = 0.5;
-  if (b->o.mode == "load") {
-    for (Conn& c : b->conns) send_message(&c);
-    wait = b->o.warmup;
-  }
+// Arms the timer for the next phase in SECS seconds.
+void phase_in(Bench* b, double secs) {
   b->phase = 1;
-  timeval tv{static_cast<time_t>(wait),
-             static_cast<suseconds_t>((wait - static_cast<long>(wait)) * 1e6)};
+  timeval tv{static_cast<time_t>(secs),
+             static_cast<suseconds_t>((secs - static_cast<long>(secs)) * 1e6)};
   evtimer_add(b->timer, &tv);
+}
+
+// Idle: every connection is open (and has echoed its message); let the proxy settle before
+// reading its RSS.
+void settle(Bench* b) {
+  phase_in(b, 0.5);
+}
+
+// Every connection is open: start sending (load, idle -s) or go on to the RSS reading (idle).
+void all_open(Bench* b) {
+  if (b->o.mode == "load" || b->o.idle_echo)
+    for (Conn& c : b->conns) send_message(&c);
+  if (b->o.mode == "load")
+    phase_in(b, b->o.warmup);
+  else if (!b->o.idle_echo)
+    settle(b);
 }
 
 // Runs the load or idle clients to the end of their measurement.
@@ -377,10 +420,11 @@ int run_clients(const Options& o, event_base* base) {
   b->base = base;
   b->rng ^=
       static_cast<uint64_t>(getpid()) * 0x2545f4914f6cdd1dULL ^ static_cast<uint64_t>(now() * 1e9);
-  b->payload.resize(o.mode == "load" ? o.size : 0);
+  bool sends = o.mode == "load" || o.idle_echo;
+  b->payload.resize(sends ? o.size : 0);
   for (size_t i = 0; i < b->payload.size(); i++) b->payload[i] = static_cast<uint8_t>(i * 131 + 7);
   b->conns.resize(static_cast<size_t>(o.conns));
-  if (o.mode == "load") {
+  if (sends) {
     size_t hl = o.size < 126 ? 2 : o.size < 65536 ? 4 : 10;
     for (Conn& c : b->conns) {
       c.header_len = hl;
@@ -390,9 +434,8 @@ int run_clients(const Options& o, event_base* base) {
       for (size_t k = 2; k < hl; k++)
         c.frame[k] = static_cast<uint8_t>(o.size >> (8 * (hl - 1 - k)));
     }
-  } else {
-    b->rss0 = proc_rss_kib(o.pid);
   }
+  if (o.mode == "idle") b->rss0 = proc_rss_kib(o.pid);
   b->timer = evtimer_new(base, on_timer, b);
   connect_more(b);
   event_base_dispatch(base);
@@ -405,7 +448,8 @@ int run_clients(const Options& o, event_base* base) {
   std::fputs(
       "usage: wsbench echo -p PORT\n"
       "       wsbench load -p PORT -u PATH -c CONNS -s SIZE [-w WARMUP] [-t SECONDS] [-P PID]\n"
-      "       wsbench idle -p PORT -u PATH -c CONNS -P PID\n",
+      "                    [-S PROTO]\n"
+      "       wsbench idle -p PORT -u PATH -c CONNS -P PID [-s SIZE] [-S PROTO]\n",
       stderr);
   std::exit(2);
 }
@@ -420,7 +464,7 @@ int main(int argc, char** argv) {
   if (o.mode != "echo" && o.mode != "load" && o.mode != "idle") usage();
   int opt;
   optind = 2;
-  while ((opt = getopt(argc, argv, "p:u:c:s:w:t:P:")) != -1) {
+  while ((opt = getopt(argc, argv, "p:u:c:s:w:t:P:S:")) != -1) {
     switch (opt) {
       case 'p':
         o.port = std::atoi(optarg);
@@ -433,6 +477,7 @@ int main(int argc, char** argv) {
         break;
       case 's':
         o.size = std::strtoul(optarg, nullptr, 10);
+        o.idle_echo = true;  // only idle mode looks at it
         break;
       case 'w':
         o.warmup = std::atof(optarg);
@@ -443,11 +488,14 @@ int main(int argc, char** argv) {
       case 'P':
         o.pid = std::atoi(optarg);
         break;
+      case 'S':
+        o.protocol = optarg;
+        break;
       default:
         usage();
     }
   }
-  if (o.port <= 0 || o.conns <= 0 || (o.mode == "load" && o.size == 0) ||
+  if (o.port <= 0 || o.conns <= 0 || ((o.mode == "load" || o.idle_echo) && o.size == 0) ||
       (o.mode == "idle" && o.pid <= 0))
     usage();
   std::signal(SIGPIPE, SIG_IGN);
