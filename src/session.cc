@@ -21,6 +21,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
+#include "session_host.h"
 #include "worker.h"
 
 namespace {
@@ -52,16 +53,16 @@ size_t out_len(const std::unique_ptr<Transport>& t) {
 
 }  // namespace
 
-Session::Session(Worker& worker, std::shared_ptr<const Runtime> rt,
+Session::Session(SessionHost& host, std::shared_ptr<const Runtime> rt,
                  std::unique_ptr<Transport> client, bool over_limit)
-    : worker_(worker),
+    : host_(host),
       rt_(std::move(rt)),
       client_(std::move(client)),
       conn_(client_->info()),
       over_limit_(over_limit) {
-  event_base_gettimeofday_cached(worker_.base(), &start_);
+  event_base_gettimeofday_cached(host_.base(), &start_);
   last_activity_ = next_ping_ = start_;
-  timer_ = evtimer_new(worker_.base(), on_timer, this);
+  timer_ = evtimer_new(host_.base(), on_timer, this);
   if (!timer_) fatalx("out of memory for a new connection");
   client_->set_handler(this);
   // One byte over the cap is enough to tell a too-large request head (hybi-00's key3 follows).
@@ -71,11 +72,15 @@ Session::Session(Worker& worker, std::shared_ptr<const Runtime> rt,
 
 Session::~Session() {
   write_access_log();
+  WorkerCounters& c = host_.counters();
+  WorkerCounters::add(c.bytes_in, client_ ? client_->bytes_read() : bytes_in_);
+  WorkerCounters::add(c.bytes_out, client_ ? client_->bytes_written() : bytes_out_);
+  WorkerCounters::add(c.messages_in, up_ ? up_->messages() : msgs_in_);
+  WorkerCounters::add(c.messages_out, down_ ? down_->messages() : msgs_out_);
   free_client();
   free_backend();
   if (timer_) event_free(timer_);
   if (scratch_) evbuffer_free(scratch_);
-  worker_.active().fetch_sub(1);
 }
 
 void Session::shutdown() {
@@ -176,8 +181,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   }
   state_ = State::kConnecting;
   std::string err;
-  backend_ = backend_connect(worker_.base(), worker_.dns(), target, route_->backend_tls(),
-                             route_->config().tls_verify, err);
+  backend_ = host_.connect_backend(target, route_->backend_tls(), route_->config().tls_verify, err);
   if (!backend_) {
     reject(http_status::kBadGateway, err.c_str());
     return;
@@ -247,6 +251,7 @@ void Session::read_backend_answer() {
   }
   // Relay the refusal (401, 403, 404, 500 ...) with its body, then close.
   status_ = resp.status;
+  WorkerCounters::add(host_.counters().backend_failures);
   log_info("%s \"%s\": backend %s answered %d", conn_.peer.c_str(), path_.c_str(),
            route_->config().backend.text.c_str(), resp.status);
   evbuffer* out = client_->output();
@@ -284,6 +289,9 @@ void Session::pipe_error_body() {
 // Answers an HTTP error and closes once it is flushed.
 void Session::reject(int status, const char* why) {
   status_ = status;
+  WorkerCounters::add(host_.counters().rejected);
+  if (status == http_status::kBadGateway || status == http_status::kGatewayTimeout)
+    WorkerCounters::add(host_.counters().backend_failures);
   log_info("%s \"%s\": %d %s: %s", conn_.peer.c_str(), path_.c_str(), status, http_reason(status),
            why);
   free_backend();
@@ -296,6 +304,7 @@ void Session::reject(int status, const char* why) {
 void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
+  WorkerCounters::add(host_.counters().upgraded);
   uint64_t max = route_->limits().max_message_size;
   bool hybi00 = hybi00_ != nullptr;
   if (hybi00) {
@@ -438,10 +447,7 @@ void Session::on_pong(const uint8_t* p, size_t n) {
 }
 
 void Session::on_close(uint16_t code, std::string_view reason) {
-  if (!close_code_) {
-    close_code_ = code;
-    close_reason_.assign(reason.data(), reason.size());
-  }
+  close_.note(code, reason);
   if (state_ == State::kOpen) {
     // Echo the code (section 5.5.1); an empty close gets an empty close.
     send_close(code, "");
@@ -456,10 +462,7 @@ void Session::on_close(uint16_t code, std::string_view reason) {
 // Fails the connection (section 7.1.7): close frame with the code, then TCP close.
 void Session::fail(uint16_t code, const char* why) {
   log_info("%s \"%s\": closing with %u: %s", conn_.peer.c_str(), path_.c_str(), code, why);
-  if (!close_code_) {
-    close_code_ = code;
-    close_reason_ = why;
-  }
+  close_.note(code, why);
   close_both(code, close_code::kGoingAway, why);  // the backend did nothing wrong
 }
 
@@ -491,10 +494,7 @@ void Session::send_backend_close(uint16_t code, const char* why) {
 void Session::fail_relay(bool from_client, const DecodeError& err) {
   log_info("%s \"%s\": %s broke the protocol, closing with %u: %s", conn_.peer.c_str(),
            path_.c_str(), from_client ? "client" : "backend", err.code, err.why);
-  if (!close_code_) {
-    close_code_ = err.code;
-    close_reason_ = err.why;
-  }
+  close_.note(err.code, err.why);
   close_both(from_client ? err.code : close_code::kInternalError,
              from_client ? close_code::kGoingAway : err.code, err.why);
 }
@@ -520,10 +520,7 @@ bool Session::RelayWatch::on_relay_control(uint8_t opcode, const uint8_t* p, siz
 void Session::RelayWatch::on_relay_close(uint16_t code, std::string_view reason) {
   bool first = !s_.client_close_seen_ && !s_.backend_close_seen_;
   (from_client_ ? s_.client_close_seen_ : s_.backend_close_seen_) = true;
-  if (!s_.close_code_) {
-    s_.close_code_ = code;
-    s_.close_reason_.assign(reason.data(), reason.size());
-  }
+  s_.close_.note(code, reason);
   // The other side gets this long to answer with its own close.
   if (first) s_.arm_timer(kCloseWaitMs);
 }
@@ -561,10 +558,7 @@ void Session::BackendSink::on_ping(const uint8_t* p, size_t n) {
 
 void Session::BackendSink::on_close(uint16_t code, std::string_view reason) {
   s_.backend_close_seen_ = true;
-  if (!s_.close_code_) {
-    s_.close_code_ = code;
-    s_.close_reason_.assign(reason.data(), reason.size());
-  }
+  s_.close_.note(code, reason);
   // The backend's code goes back to it; the client's protocol has no codes to carry.
   s_.send_backend_close(code, "");
   s_.send_close(code, reason);
@@ -577,10 +571,7 @@ bool Session::BackendSink::blocked() const {
 }
 
 void Session::send_close(uint16_t code, std::string_view reason) {
-  if (!close_code_) {
-    close_code_ = code;
-    close_reason_.assign(reason.data(), reason.size());
-  }
+  close_.note(code, reason);
   state_ = State::kClosing;
   codec_->encode_close(client_->output(), code, reason);
 }
@@ -608,10 +599,7 @@ void Session::close_backend() {
 // The client vanished without a close handshake: finish the backend's share and go.
 void Session::client_gone(const char* why) {
   if (!client_close_seen_) send_backend_close(close_code::kGoingAway, "client went away");
-  if (!close_code_) {
-    close_code_ = close_code::kAbnormal;
-    close_reason_ = why;
-  }
+  close_.note(close_code::kAbnormal, why);
   if (client_eof_ && out_len(client_) > 0)
     close_client();
   else
@@ -662,7 +650,7 @@ void Session::free_backend() {
 void Session::maybe_done() {
   if (client_) client_->flush();
   if (backend_) backend_->flush();
-  if (!client_ && !backend_) worker_.session_done(this);
+  if (!client_ && !backend_) host_.session_done(this);
 }
 
 // ---- timers ----
@@ -670,7 +658,7 @@ void Session::maybe_done() {
 // The route's handshake_timeout bounds the whole opening handshake, the backend's part included.
 void Session::arm_handshake_rest(uint64_t cap_ms) {
   timeval now;
-  event_base_gettimeofday_cached(worker_.base(), &now);
+  event_base_gettimeofday_cached(host_.base(), &now);
   uint64_t spent = ms_between(start_, now), budget = route_->limits().handshake_timeout_ms;
   arm_timer(std::min(cap_ms, budget > spent ? budget - spent : 0));
 }
@@ -681,14 +669,14 @@ void Session::arm_timer(uint64_t ms) {
 }
 
 void Session::touch() {
-  event_base_gettimeofday_cached(worker_.base(), &last_activity_);
+  event_base_gettimeofday_cached(host_.base(), &last_activity_);
 }
 
 // The open state's single timer serves both idle_timeout and ping_interval.
 void Session::arm_open_timer() {
   const Limits& l = route_->limits();
   timeval now;
-  event_base_gettimeofday_cached(worker_.base(), &now);
+  event_base_gettimeofday_cached(host_.base(), &now);
   uint64_t wait = UINT64_MAX;
   if (l.idle_timeout_ms) {
     uint64_t idle = ms_between(last_activity_, now);
@@ -701,7 +689,7 @@ void Session::arm_open_timer() {
 void Session::tick() {
   const Limits& l = route_->limits();
   timeval now;
-  event_base_gettimeofday_cached(worker_.base(), &now);
+  event_base_gettimeofday_cached(host_.base(), &now);
   const char* why = nullptr;
   if (l.idle_timeout_ms && ms_between(last_activity_, now) >= l.idle_timeout_ms)
     why = "idle timeout";
@@ -733,7 +721,7 @@ void Session::tick() {
 
 void Session::write_access_log() {
   timeval now;
-  event_base_gettimeofday_cached(worker_.base(), &now);
+  event_base_gettimeofday_cached(host_.base(), &now);
   uint64_t ms = ms_between(start_, now);
   uint64_t in = client_ ? client_->bytes_read() : bytes_in_;
   uint64_t out = client_ ? client_->bytes_written() : bytes_out_;
@@ -744,7 +732,7 @@ void Session::write_access_log() {
       route_ ? route_->name().c_str() : "-", route_ ? route_->config().backend.text.c_str() : "-",
       status_, static_cast<unsigned long long>(ms / 1000),
       static_cast<unsigned long long>(ms % 1000), static_cast<unsigned long long>(in),
-      static_cast<unsigned long long>(out), close_code_, close_reason_.c_str(),
+      static_cast<unsigned long long>(out), close_.code, close_.reason.c_str(),
       static_cast<unsigned long long>(up_ ? up_->messages() : msgs_in_),
       static_cast<unsigned long long>(down_ ? down_->messages() : msgs_out_));
 }

@@ -18,7 +18,7 @@
 
 struct event;
 class Route;
-class Worker;
+class SessionHost;
 struct Runtime;
 struct Request;
 struct Upgrade;
@@ -26,7 +26,7 @@ struct Upgrade;
 class Session : public MessageSink, public TransportHandler {
  public:
   // Takes over the accepted client's transport.
-  Session(Worker& worker, std::shared_ptr<const Runtime> rt, std::unique_ptr<Transport> client,
+  Session(SessionHost& host, std::shared_ptr<const Runtime> rt, std::unique_ptr<Transport> client,
           bool over_limit);
   ~Session() override;
   Session(const Session&) = delete;
@@ -123,6 +123,17 @@ class Session : public MessageSink, public TransportHandler {
     Session& s_;
   };
 
+  // Why the session ended, for the access log: the first code noted wins.
+  struct CloseRecord {
+    uint16_t code = 0;
+    std::string reason;
+    void note(uint16_t c, std::string_view r) {
+      if (code) return;
+      code = c;
+      reason.assign(r.data(), r.size());
+    }
+  };
+
   // What a hybi-00 client's 101 needs, from its request until the answer goes out.
   struct Hybi00Reply {
     uint8_t challenge[16];
@@ -130,7 +141,7 @@ class Session : public MessageSink, public TransportHandler {
     std::string location;
   };
 
-  Worker& worker_;
+  SessionHost& host_;
   std::shared_ptr<const Runtime> rt_;  // keeps the routes this session started with alive
   const Route* route_ = nullptr;
   State state_ = State::kHandshake;
@@ -148,8 +159,7 @@ class Session : public MessageSink, public TransportHandler {
   bool client_eof_ = false;       // the client's FIN came in
   bool ping_outstanding_ = false;
   int status_ = 0;
-  uint16_t close_code_ = 0;
-  std::string close_reason_;
+  CloseRecord close_;
   std::string path_;
   std::string protocol_;
   std::string accept_;  // Sec-WebSocket-Accept, kept until the 101 goes out

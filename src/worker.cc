@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "backend.h"
 #include "log.h"
 #include "plain_transport.h"
 #include "session.h"
@@ -95,6 +96,11 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::unique_ptr<Transport> Worker::connect_backend(const BackendAddr& addr, SSL_CTX* tls,
+                                                   bool verify, std::string& err) {
+  return ::backend_connect(base_, dns_, addr, tls, verify, err);
+}
+
 void Worker::session_done(Session* s) {
   if (s->prev)
     s->prev->next = s->next;
@@ -102,12 +108,16 @@ void Worker::session_done(Session* s) {
     sessions_ = s->next;
   if (s->next) s->next->prev = s->prev;
   delete s;
+  active_.fetch_sub(1);
+  WorkerCounters::add(counters_.active, static_cast<uint64_t>(-1));
   if (stopping_ && !sessions_) event_base_loopexit(base_, nullptr);
 }
 
 void Worker::on_accept(evconnlistener*, int fd, sockaddr* addr, int, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
   bool over = w->active_.fetch_add(1) >= w->rt_->config.max_connections;
+  WorkerCounters::add(w->counters_.accepted);
+  WorkerCounters::add(w->counters_.active);
   Session* s = new Session(*w, w->rt_, std::make_unique<PlainTransport>(w->base_, fd, addr), over);
   s->next = w->sessions_;
   if (w->sessions_) w->sessions_->prev = s;

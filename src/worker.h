@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "route.h"
+#include "session_host.h"
 
 struct event;
 struct event_base;
@@ -28,10 +29,10 @@ struct Runtime {
   Router router;
 };
 
-class Worker {
+class Worker final : public SessionHost {
  public:
   Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>& active);
-  ~Worker();
+  ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -42,12 +43,15 @@ class Worker {
   void stop();
   void join();
 
-  event_base* base() const { return base_; }
-  evdns_base* dns() const { return dns_; }
   int id() const { return id_; }
-  bool stopping() const { return stopping_; }
-  // Unlinks and frees a finished session.
-  void session_done(Session* s);
+  const WorkerCounters& counters() const { return counters_; }
+
+  // SessionHost
+  event_base* base() override { return base_; }
+  WorkerCounters& counters() override { return counters_; }
+  std::unique_ptr<Transport> connect_backend(const BackendAddr& addr, SSL_CTX* tls, bool verify,
+                                             std::string& err) override;
+  void session_done(Session* s) override;
 
  private:
   static void on_accept(evconnlistener* l, int fd, sockaddr* addr, int len, void* ctx);
@@ -70,8 +74,6 @@ class Worker {
   bool stopping_ = false;
   time_t last_accept_warn_ = 0;
   uint64_t accept_failures_ = 0;  // since the last warning
+  WorkerCounters counters_;
   std::thread thread_;
-
-  friend class Session;
-  std::atomic<uint64_t>& active() { return active_; }
 };
