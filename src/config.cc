@@ -185,6 +185,7 @@ void finish(Parser& p) {
 
 }  // namespace
 
+// inih reads pairs; read_line feeds it lines and catches what it cannot report.
 bool config_parse(const std::string& text, const std::string& name, Config& out,
                   std::vector<std::string>& errors) {
   out = Config();
@@ -203,6 +204,7 @@ bool config_parse(const std::string& text, const std::string& name, Config& out,
   return errors.size() == before;
 }
 
+// An unreadable file is an error at line 0.
 bool config_load(const std::string& path, Config& out, std::vector<std::string>& errors) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -436,16 +436,19 @@ bool format_option(const Option& o, const Config* c, const RouteConfig* r, std::
 
 }  // namespace
 
+// The driver in config.cc walks the rows; nothing else changes them.
 const std::vector<Option>& option_table() {
   return kOptions;
 }
 
+// Keys are case-sensitive; a key outside its scope is unknown there.
 const Option* find_option(const std::string& name, ConfigScope scope) {
   for (const Option& o : kOptions)
     if (name == o.info.name && in_scope(o, scope)) return &o;
   return nullptr;
 }
 
+// The key's check first (lists check per item), then its type's parser.
 bool set_option(const Option& o, Section& s, const std::string& value, std::string& err) {
   std::string v = value;
   if (o.check && o.info.type != T::kList && !o.check(v, err)) return false;
@@ -472,6 +475,7 @@ bool set_option(const Option& o, Section& s, const std::string& value, std::stri
   return no_member(o, err);
 }
 
+// Built once from the rows, without their members and checks.
 const std::vector<OptionInfo>& config_options() {
   static const std::vector<OptionInfo> infos = [] {
     std::vector<OptionInfo> v;
@@ -481,6 +485,7 @@ const std::vector<OptionInfo>& config_options() {
   return infos;
 }
 
+// For docs and error messages.
 const char* config_type_name(ConfigType type) {
   switch (type) {
     case T::kDuration:
@@ -505,6 +510,7 @@ const char* config_type_name(ConfigType type) {
   return "?";
 }
 
+// Finds the row in any scope; the member decides whether route is needed.
 bool config_option_value(const std::string& key, const Config& config, const RouteConfig* route,
                          std::string& out) {
   for (const Option& o : kOptions)

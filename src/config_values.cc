@@ -30,6 +30,7 @@ std::string format_scaled(uint64_t n, const char* const units[], const uint64_t 
 
 }  // namespace
 
+// Values and list items never keep their surrounding blanks.
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
@@ -37,6 +38,7 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+// Lists are comma-separated; empty items are dropped.
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -48,6 +50,7 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// RFC 7230 tchar: no separators, controls or blanks.
 bool is_token(const std::string& s) {
   if (s.empty()) return false;
   for (unsigned char c : s)
@@ -55,6 +58,7 @@ bool is_token(const std::string& s) {
   return true;
 }
 
+// Digits only, refusing overflow; the caller judges the suffix.
 bool parse_number(const std::string& s, uint64_t& n, std::string& suffix) {
   size_t i = 0;
   n = 0;
@@ -67,6 +71,7 @@ bool parse_number(const std::string& s, uint64_t& n, std::string& suffix) {
   return true;
 }
 
+// Names are resolved per connection, so only the form is checked here.
 bool parse_host_port(std::string hp, int default_port, std::string& host, int& port) {
   size_t colon = hp.rfind(':');
   size_t bracket = hp.rfind(']');
@@ -86,6 +91,7 @@ bool parse_host_port(std::string hp, int default_port, std::string& host, int& p
   return true;
 }
 
+// Listeners bind numeric addresses only, so no name lookup at start.
 bool parse_listen_address(const std::string& v, ListenAddr& a) {
   a = ListenAddr();
   a.text = v;
@@ -95,6 +101,7 @@ bool parse_listen_address(const std::string& v, ListenAddr& a) {
          v.find(':') != std::string::npos && v.back() != ']' && sockaddr_port(a) != 0;
 }
 
+// Each scheme gets its own error, naming the form to write.
 bool parse_backend(const std::string& v, BackendAddr& b, std::string& err) {
   b = BackendAddr();
   b.text = v;
@@ -179,12 +186,14 @@ bool regex_too_complex(const std::string& re) {
   return false;
 }
 
+// The largest of k, M, G that keeps the value whole.
 std::string format_size(uint64_t bytes) {
   static const char* const units[] = {"", "k", "M", "G"};
   static const uint64_t scales[] = {1, 1 << 10, 1 << 20, 1 << 30};
   return format_scaled(bytes, units, scales, 4);
 }
 
+// The largest of ms, s, m, h that keeps the value whole.
 std::string format_duration(uint64_t ms) {
   if (ms == 0) return "0";
   static const char* const units[] = {"ms", "s", "m", "h"};
@@ -192,6 +201,7 @@ std::string format_duration(uint64_t ms) {
   return format_scaled(ms, units, scales, 4);
 }
 
+// Suffixes are powers of 1024, either case; false on overflow.
 bool parse_size(const std::string& s, uint64_t& out) {
   uint64_t n;
   std::string suffix;
@@ -212,6 +222,7 @@ bool parse_size(const std::string& s, uint64_t& out) {
   return true;
 }
 
+// A bare number is seconds; false on overflow.
 bool parse_duration(const std::string& s, uint64_t& out_ms) {
   uint64_t n;
   std::string suffix;

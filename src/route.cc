@@ -23,8 +23,10 @@ bool origin_matches(std::string_view pattern, std::string_view origin) {
 
 }  // namespace
 
+// Holds the config; build() adds the parts that can fail.
 Route::Route(const RouteConfig& rc) : rc_(rc), chain_(rc) {}
 
+// The TLS context and regex are made once here, not per connection.
 std::unique_ptr<Route> Route::build(const RouteConfig& rc, std::string& err) {
   std::unique_ptr<Route> r(new Route(rc));
   if (rc.backend.kind == BackendAddr::Kind::kWss) {
@@ -93,6 +95,7 @@ std::string_view Route::select_protocol(const std::vector<std::string_view>& off
   return {};
 }
 
+// Goes on after a failure so that every bad route is reported at once.
 std::optional<Router> Router::build(const Config& config, std::vector<std::string>& errors) {
   Router router;
   size_t before = errors.size();

@@ -3,6 +3,7 @@
 #include <optional>
 #include <utility>
 
+// The config is copied in, so the Runtime owns all it serves.
 std::shared_ptr<const Runtime> build_runtime(const Config& config,
                                              std::vector<std::string>& errors) {
   std::optional<Router> router = Router::build(config, errors);
