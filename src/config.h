@@ -1,4 +1,5 @@
-// The configuration: INI file -> typed Config, every key in one table in config.cc.
+// The configuration: INI file -> typed Config. Every key is one row of the table in
+// config_table.cc; config.cc reads the file and checks it as a whole.
 #pragma once
 
 #include <sys/socket.h>
@@ -63,6 +64,44 @@ struct Config {
   Limits limits;
   std::vector<RouteConfig> routes;
 };
+
+// Where a key may be set: bits, so that kBoth & kRoute is true.
+enum class ConfigScope { kServer = 1, kRoute = 2, kBoth = 3 };
+
+// How a value is written; each type has one parser.
+enum class ConfigType {
+  kDuration,  // 250ms, 10s, 5m, 1h; a bare number is seconds
+  kSize,      // bytes, with k, M or G
+  kNumber,    // a whole number
+  kSwitch,    // on or off
+  kEnum,      // one word of `choices`
+  kString,    // any text
+  kList,      // comma-separated items
+  kAddress,   // IPv4:PORT or [IPv6]:PORT
+  kBackend,   // tcp://, unix:, ws://, wss:// or echo
+};
+
+// One key of the table, as tests and docs see it.
+struct OptionInfo {
+  const char* name;
+  ConfigScope scope;
+  ConfigType type;
+  bool repeatable;
+  const char* default_text;  // as it would be written in the file; nullptr: none (required)
+  uint64_t min, max;         // numbers in their unit (ms, bytes), strings in length; 0, 0: any
+  const char* choices;       // kEnum: the words, "|"-separated, in the enum's order
+  const char* hint;          // what else a value may be, for error messages
+  const char* doc;           // one line
+};
+
+// Every key wsgate knows, in the order errors list them.
+const std::vector<OptionInfo>& config_options();
+// The name of a type as docs write it: "duration", "size" ...
+const char* config_type_name(ConfigType type);
+// The value of `key` in a parsed config (route keys from `route`), written as the file would
+// have it; false if there is no such key.
+bool config_option_value(const std::string& key, const Config& config, const RouteConfig* route,
+                         std::string& out);
 
 // Reads and checks a config file. Each error is "FILE:LINE: message"; false if any.
 bool config_load(const std::string& path, Config& out, std::vector<std::string>& errors);

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "runtime.h"
 #include "worker.h"
 
 namespace {
@@ -96,7 +97,10 @@ int main(int argc, char** argv) {
 
   Config config;
   std::vector<std::string> errors;
-  if (!config_load(config_path, config, errors)) {
+  // -t checks all that starting would build, routes included.
+  std::shared_ptr<const Runtime> rt;
+  if (config_load(config_path, config, errors)) rt = build_runtime(config, errors);
+  if (!rt) {
     for (const std::string& e : errors) fprintf(stderr, "%s\n", e.c_str());
     return 1;
   }
@@ -125,7 +129,6 @@ int main(int argc, char** argv) {
 
   for (const ListenAddr& a : config.listen)
     if (!listen_address_free(a, err)) fatalx("%s", err.c_str());
-  auto rt = std::make_shared<const Runtime>(config);
   std::atomic<uint64_t> active{0};
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config.workers; i++) {

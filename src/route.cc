@@ -4,7 +4,6 @@
 #include <strings.h>
 
 #include "handshake.h"
-#include "log.h"
 
 namespace {
 
@@ -24,24 +23,38 @@ bool origin_matches(std::string_view pattern, std::string_view origin) {
 
 }  // namespace
 
-Route::Route(const RouteConfig& rc) : rc_(rc), chain_(rc) {
+// Holds the config; build() adds the parts that can fail.
+Route::Route(const RouteConfig& rc) : rc_(rc), chain_(rc) {}
+
+// The TLS context and regex are made once here, not per connection.
+std::unique_ptr<Route> Route::build(const RouteConfig& rc, std::string& err) {
+  std::unique_ptr<Route> r(new Route(rc));
   if (rc.backend.kind == BackendAddr::Kind::kWss) {
-    std::string err;
-    tls_ = tls_client_context(rc.tls_verify, rc.tls_ca, err);
-    if (!tls_) fatalx("route %s: %s", rc.name.c_str(), err.c_str());
+    r->tls_ = tls_client_context(rc.tls_verify, rc.tls_ca, err);
+    if (!r->tls_) return nullptr;
+  }
+  if (rc.path.empty()) {
+    err = "no path";
+    return nullptr;
   }
   if (rc.path[0] == '~') {
-    match_ = Match::kRegex;
-    pattern_ = rc.path.substr(2);
-    // Checked at config load, so this cannot fail here.
-    regcomp(&regex_, pattern_.c_str(), REG_EXTENDED | REG_NOSUB);
+    r->pattern_ = rc.path.size() > 2 ? rc.path.substr(2) : "";
+    int code = regcomp(&r->regex_, r->pattern_.c_str(), REG_EXTENDED | REG_NOSUB);
+    if (code != 0) {
+      char msg[256];
+      regerror(code, &r->regex_, msg, sizeof msg);
+      err = "bad regular expression \"" + r->pattern_ + "\": " + msg;
+      return nullptr;
+    }
+    r->match_ = Match::kRegex;  // only now is there a regex to free
   } else if (rc.path.back() == '*') {
-    match_ = Match::kPrefix;
-    pattern_ = rc.path.substr(0, rc.path.size() - 1);
+    r->match_ = Match::kPrefix;
+    r->pattern_ = rc.path.substr(0, rc.path.size() - 1);
   } else {
-    match_ = Match::kExact;
-    pattern_ = rc.path;
+    r->match_ = Match::kExact;
+    r->pattern_ = rc.path;
   }
+  return r;
 }
 
 Route::~Route() {
@@ -82,8 +95,20 @@ std::string_view Route::select_protocol(const std::vector<std::string_view>& off
   return {};
 }
 
-Router::Router(const Config& config) {
-  for (const RouteConfig& rc : config.routes) routes_.push_back(std::make_unique<Route>(rc));
+// Goes on after a failure so that every bad route is reported at once.
+std::optional<Router> Router::build(const Config& config, std::vector<std::string>& errors) {
+  Router router;
+  size_t before = errors.size();
+  for (const RouteConfig& rc : config.routes) {
+    std::string err;
+    if (std::unique_ptr<Route> r = Route::build(rc, err))
+      router.routes_.push_back(std::move(r));
+    else
+      errors.push_back(config.file + ":" + std::to_string(rc.line) + ": [route " + rc.name +
+                       "] cannot be built: " + err);
+  }
+  if (errors.size() != before) return std::nullopt;
+  return router;
 }
 
 const Route* Router::match(std::string_view path) const {

@@ -4,6 +4,7 @@
 #include <regex.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,9 @@
 class Route {
  public:
   enum class Match { kExact, kPrefix, kRegex };
-  explicit Route(const RouteConfig& rc);
+  // Compiles a checked route: its TLS context and regex. Null with err if one cannot be
+  // built, e.g. a CA file that went away since the config was checked.
+  static std::unique_ptr<Route> build(const RouteConfig& rc, std::string& err);
   ~Route();
   Route(const Route&) = delete;
   Route& operator=(const Route&) = delete;
@@ -40,8 +43,11 @@ class Route {
   SSL_CTX* backend_tls() const { return tls_; }
 
  private:
+  // Only build() makes one, so that no half-built route escapes.
+  explicit Route(const RouteConfig& rc);
+
   RouteConfig rc_;
-  Match match_;
+  Match match_ = Match::kExact;
   std::string pattern_;  // exact path, or prefix without '*'
   regex_t regex_;
   ChainFactory chain_;
@@ -51,7 +57,11 @@ class Route {
 // All routes: exact paths first, then the longest prefix, then regexes in file order.
 class Router {
  public:
-  explicit Router(const Config& config);
+  // Compiles every route of a checked config. Empty with one "FILE:LINE: message" per route
+  // that cannot be built.
+  static std::optional<Router> build(const Config& config, std::vector<std::string>& errors);
+  // No routes: matches nothing.
+  Router() = default;
   const Route* match(std::string_view path) const;
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
 

@@ -21,8 +21,8 @@
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
+#include "runtime.h"
 #include "session_host.h"
-#include "worker.h"
 
 namespace {
 

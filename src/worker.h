@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config.h"
-#include "route.h"
+#include "runtime.h"
 #include "session_host.h"
 
 struct event;
@@ -21,13 +21,6 @@ class Session;
 
 // Whether a listen address is free for us (not taken by another process); err says why not.
 bool listen_address_free(const ListenAddr& a, std::string& err);
-
-// A loaded configuration and its compiled routes, shared read-only by all workers.
-struct Runtime {
-  explicit Runtime(const Config& c) : config(c), router(config) {}
-  Config config;
-  Router router;
-};
 
 class Worker final : public SessionHost {
  public:

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -725,4 +726,64 @@ TEST(ConfigError, RegexTooComplex) {
     SCOPED_TRACE(re);
     parse_ok("[route a]\npath = ~ " + std::string(re) + "\nbackend = echo\n");
   }
+}
+
+// ---- The key table ----
+
+TEST(ConfigTable, RowsAreWellFormed) {
+  std::set<std::string> names;
+  for (const OptionInfo& o : config_options()) {
+    SCOPED_TRACE(o.name);
+    EXPECT_TRUE(names.insert(o.name).second) << "listed twice";
+    EXPECT_TRUE(o.doc && *o.doc) << "no doc line";
+    EXPECT_EQ(o.type == ConfigType::kEnum, o.choices != nullptr);
+    if (o.max) {
+      EXPECT_LE(o.min, o.max);
+    }
+    EXPECT_STRNE(config_type_name(o.type), "?");
+  }
+}
+
+// Each row's default is what the structs start with, and written out it parses to the same.
+TEST(ConfigTable, DefaultsMatchTheStructs) {
+  std::string server = "[server]\n", route = "[route r]\npath = /r\nbackend = wss://h\n";
+  for (const Config& c : {parse_ok(kRoute), Config()}) {
+    RouteConfig fresh;
+    const RouteConfig* r = c.routes.empty() ? &fresh : &c.routes[0];
+    for (const OptionInfo& o : config_options()) {
+      SCOPED_TRACE(o.name);
+      std::string value;
+      // A row whose member does not fit its type has no value.
+      if (o.scope != ConfigScope::kRoute) {
+        ASSERT_TRUE(config_option_value(o.name, c, nullptr, value));
+        // listen has no entry until the file is read; then it gets the default.
+        if (o.default_text && !(c.routes.empty() && o.type == ConfigType::kAddress)) {
+          EXPECT_EQ(value, o.default_text) << "in [server]";
+        }
+      }
+      if (o.scope != ConfigScope::kServer) {
+        ASSERT_TRUE(config_option_value(o.name, c, r, value));
+        if (o.default_text) {
+          EXPECT_EQ(value, o.default_text) << "in a route";
+        }
+      }
+    }
+  }
+  for (const OptionInfo& o : config_options())
+    if (o.default_text)
+      (o.scope == ConfigScope::kRoute ? route : server) +=
+          std::string(o.name) + " = " + o.default_text + "\n";
+  Config c = parse_ok(server + route);
+  for (const OptionInfo& o : config_options()) {
+    std::string value;
+    if (!o.default_text) continue;
+    EXPECT_TRUE(config_option_value(o.name, c, &c.routes[0], value));
+    EXPECT_EQ(value, o.default_text) << o.name << " written out";
+  }
+}
+
+TEST(ConfigTable, ValueOfUnknownKey) {
+  std::string value;
+  EXPECT_FALSE(config_option_value("threads", Config(), nullptr, value));
+  EXPECT_FALSE(config_option_value("path", Config(), nullptr, value)) << "a route key, no route";
 }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,14 @@ std::string route(const std::string& name, const std::string& path, const std::s
   return "[route " + name + "]\npath = " + path + "\nbackend = echo\n" + extra;
 }
 
+// The routes of a config that must build.
+Router build_router(const Config& c) {
+  std::vector<std::string> errors;
+  std::optional<Router> r = Router::build(c, errors);
+  for (const std::string& e : errors) ADD_FAILURE() << e;
+  return r ? std::move(*r) : Router();
+}
+
 // The name of the route the router picks, or "-" for none.
 std::string pick(const Router& r, const std::string& path) {
   const Route* m = r.match(path);
@@ -31,7 +40,7 @@ TEST(Router, ExactBeforePrefixBeforeRegex) {
   // Declared in the reverse order of precedence: order in the file must not matter.
   Config c =
       parse_ok(route("rx", "~ ^/chat") + route("pre", "/chat/*") + route("exact", "/chat/room"));
-  Router r(c);
+  Router r = build_router(c);
   EXPECT_EQ(pick(r, "/chat/room"), "exact");
   EXPECT_EQ(pick(r, "/chat/other"), "pre");
   EXPECT_EQ(pick(r, "/chat/"), "pre");
@@ -42,7 +51,7 @@ TEST(Router, ExactBeforePrefixBeforeRegex) {
 
 TEST(Router, MatchKinds) {
   Config c = parse_ok(route("e", "/e") + route("p", "/p/*") + route("r", "~ ^/r/[0-9]+$"));
-  Router r(c);
+  Router r = build_router(c);
   ASSERT_EQ(r.routes().size(), 3u);
   EXPECT_EQ(r.routes()[0]->match_kind(), Route::Match::kExact);
   EXPECT_EQ(r.routes()[1]->match_kind(), Route::Match::kPrefix);
@@ -64,7 +73,7 @@ TEST(Router, MatchKinds) {
 TEST(Router, LongestPrefixWins) {
   Config c = parse_ok(route("short", "/a/*") + route("longest", "/a/b/c/*") +
                       route("middle", "/a/b/*") + route("root", "/*"));
-  Router r(c);
+  Router r = build_router(c);
   EXPECT_EQ(pick(r, "/a/b/c/d"), "longest");
   EXPECT_EQ(pick(r, "/a/b/c/"), "longest");
   EXPECT_EQ(pick(r, "/a/b/c"), "middle");
@@ -77,7 +86,7 @@ TEST(Router, LongestPrefixWins) {
 
 TEST(Router, PrefixWithoutTrailingSlash) {
   Config c = parse_ok(route("vnc", "/vnc*") + route("vnc2", "/vnc2*"));
-  Router r(c);
+  Router r = build_router(c);
   EXPECT_EQ(pick(r, "/vnc"), "vnc");
   EXPECT_EQ(pick(r, "/vncx"), "vnc");
   EXPECT_EQ(pick(r, "/vnc2/a"), "vnc2");
@@ -86,7 +95,7 @@ TEST(Router, PrefixWithoutTrailingSlash) {
 TEST(Router, RegexesInFileOrder) {
   Config c = parse_ok(route("first", "~ ^/chat/[0-9]+$") + route("second", "~ ^/chat/") +
                       route("third", "~ [0-9]$"));
-  Router r(c);
+  Router r = build_router(c);
   EXPECT_EQ(pick(r, "/chat/12"), "first");  // all three match; the first in the file wins
   EXPECT_EQ(pick(r, "/chat/ab"), "second");
   EXPECT_EQ(pick(r, "/x/9"), "third");
@@ -94,13 +103,13 @@ TEST(Router, RegexesInFileOrder) {
 
   Config rev = parse_ok(route("third", "~ [0-9]$") + route("second", "~ ^/chat/") +
                         route("first", "~ ^/chat/[0-9]+$"));
-  Router r2(rev);
+  Router r2 = build_router(rev);
   EXPECT_EQ(pick(r2, "/chat/12"), "third");
 }
 
 TEST(Router, RegexIsExtendedAndUnanchoredUnlessAnchored) {
   Config c = parse_ok(route("alt", "~ ^/(foo|bar)+$") + route("loose", "~ baz"));
-  Router r(c);
+  Router r = build_router(c);
   EXPECT_EQ(pick(r, "/foobar"), "alt");
   EXPECT_EQ(pick(r, "/foox"), "-");
   EXPECT_EQ(pick(r, "/a/baz/b"), "loose");
@@ -108,14 +117,14 @@ TEST(Router, RegexIsExtendedAndUnanchoredUnlessAnchored) {
 
 TEST(Router, NoRoutesMatchesNothing) {
   Config c;
-  Router r(c);
+  Router r = build_router(c);
   EXPECT_EQ(r.match("/"), nullptr);
 }
 
 TEST(Route, ConfigAndLimitsAreKept) {
   Config c = parse_ok("[server]\nmax_message_size = 1M\n" +
                       route("a", "/a", "type = text\nmax_message_size = 4k\n") + route("b", "/b"));
-  Router r(c);
+  Router r = build_router(c);
   EXPECT_EQ(r.routes()[0]->name(), "a");
   EXPECT_EQ(r.routes()[0]->config().type, MessageType::kText);
   EXPECT_EQ(r.routes()[0]->limits().max_message_size, 4096u);
@@ -126,7 +135,7 @@ TEST(Route, ConfigAndLimitsAreKept) {
 
 TEST(Origin, EmptyListAllowsAll) {
   Config c = parse_ok(route("a", "/a"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   EXPECT_TRUE(a.origin_allowed("https://example.com"));
   EXPECT_TRUE(a.origin_allowed("null"));
@@ -135,7 +144,7 @@ TEST(Origin, EmptyListAllowsAll) {
 
 TEST(Origin, ExactMatchAnyCase) {
   Config c = parse_ok(route("a", "/a", "origins = https://Example.com, http://localhost:3000\n"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   EXPECT_TRUE(a.origin_allowed("https://example.com"));
   EXPECT_TRUE(a.origin_allowed("HTTPS://EXAMPLE.COM"));
@@ -152,7 +161,7 @@ TEST(Origin, ExactMatchAnyCase) {
 
 TEST(Origin, Wildcard) {
   Config c = parse_ok(route("a", "/a", "origins = https://*.example.com\n"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   EXPECT_TRUE(a.origin_allowed("https://a.example.com"));
   EXPECT_TRUE(a.origin_allowed("https://a.b.example.com"));
@@ -171,7 +180,7 @@ TEST(Origin, Wildcard) {
 
 TEST(Origin, WildcardWithPort) {
   Config c = parse_ok(route("a", "/a", "origins = https://*.example.com:8443, https://x.org\n"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   EXPECT_TRUE(a.origin_allowed("https://a.example.com:8443"));
   EXPECT_FALSE(a.origin_allowed("https://a.example.com"));
@@ -183,7 +192,7 @@ TEST(Origin, WildcardWithPort) {
 
 TEST(Protocols, FirstOfClientsOfferThatRouteAccepts) {
   Config c = parse_ok(route("a", "/a", "protocols = binary, chat, v2.json\n"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   using V = std::vector<std::string_view>;
   // The client's order decides, not the route's.
@@ -198,14 +207,14 @@ TEST(Protocols, FirstOfClientsOfferThatRouteAccepts) {
 
 TEST(Protocols, RouteWithoutProtocolsSelectsNone) {
   Config c = parse_ok(route("a", "/a"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   EXPECT_EQ(a.select_protocol({"chat", "binary"}), "");
 }
 
 TEST(Protocols, NeverAnswersWithAProtocolTheClientDidNotOffer) {
   Config c = parse_ok(route("a", "/a", "protocols = chat, binary\n"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   std::vector<std::vector<std::string_view>> offers = {
       {}, {"x"}, {"chat"}, {"binary"}, {"y", "binary"}, {"CHAT"}, {"chat ", "binary"}};
@@ -235,7 +244,7 @@ TEST(Protocols, BridgedRouteWithoutListAcceptsBase64AndBinary) {
     for (const char* type : {"binary", "text"}) {
       SCOPED_TRACE(std::string(backend) + " " + type);
       Config c = parse_ok(backend_route(backend, std::string("type = ") + type + "\n"));
-      Router r(c);
+      Router r = build_router(c);
       const Route& a = *r.routes()[0];
       EXPECT_EQ(a.select_protocol(V{"base64"}), "base64");
       EXPECT_EQ(a.select_protocol(V{"binary"}), "binary");
@@ -253,7 +262,7 @@ TEST(Protocols, BridgedRouteWithoutListAcceptsBase64AndBinary) {
 TEST(Protocols, ImplicitProtocolsFollowTheClientsOrder) {
   using V = std::vector<std::string_view>;
   Config c = parse_ok(backend_route("tcp://127.0.0.1:5900"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   EXPECT_EQ(a.select_protocol(V{"binary", "base64"}), "binary");
   EXPECT_EQ(a.select_protocol(V{"base64", "binary"}), "base64");
@@ -271,7 +280,7 @@ TEST(Protocols, AListDisablesTheImplicitOnes) {
   for (const char* backend : {"tcp://127.0.0.1:5900", "unix:/run/app.sock"}) {
     SCOPED_TRACE(backend);
     Config c = parse_ok(backend_route(backend, "protocols = chat\n"));
-    Router r(c);
+    Router r = build_router(c);
     const Route& a = *r.routes()[0];
     EXPECT_EQ(a.select_protocol(V{"base64", "binary"}), "");
     EXPECT_EQ(a.select_protocol(V{"base64"}, true), "");
@@ -280,7 +289,7 @@ TEST(Protocols, AListDisablesTheImplicitOnes) {
   }
   // Listed explicitly, they are accepted as any listed name: the list is the whole truth.
   Config c = parse_ok(backend_route("tcp://127.0.0.1:5900", "protocols = binary, base64\n"));
-  Router r(c);
+  Router r = build_router(c);
   const Route& a = *r.routes()[0];
   EXPECT_EQ(a.select_protocol(V{"base64"}), "base64");
   EXPECT_EQ(a.select_protocol(V{"binary", "base64"}), "binary");
@@ -295,13 +304,13 @@ TEST(Protocols, EchoAndWsRoutesGetNoImplicitOnes) {
   for (const char* backend : {"echo", "ws://127.0.0.1:9001/socket"}) {
     SCOPED_TRACE(backend);
     Config c = parse_ok(backend_route(backend));
-    Router r(c);
+    Router r = build_router(c);
     const Route& a = *r.routes()[0];
     EXPECT_EQ(a.select_protocol(V{"base64"}), "");
     EXPECT_EQ(a.select_protocol(V{"binary"}), "");
     EXPECT_EQ(a.select_protocol(V{"base64", "binary"}, true), "");
     Config listed = parse_ok(backend_route(backend, "protocols = chat, base64\n"));
-    Router rl(listed);
+    Router rl = build_router(listed);
     const Route& b = *rl.routes()[0];
     EXPECT_EQ(b.select_protocol(V{"binary", "base64"}), "base64") << "only the list";
     EXPECT_EQ(b.select_protocol(V{"binary"}), "");

@@ -1,0 +1,20 @@
+// What the workers serve: a checked configuration and its compiled routes, built once and
+// shared read-only.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "route.h"
+
+struct Runtime {
+  Config config;
+  Router router;
+};
+
+// Compiles a checked config into a Runtime. Null, with one "FILE:LINE: message" per
+// failure in errors, if it cannot be built (e.g. a route's CA file is gone); never exits.
+std::shared_ptr<const Runtime> build_runtime(const Config& config,
+                                             std::vector<std::string>& errors);
