@@ -36,12 +36,6 @@ uint64_t ms_between(const timeval& a, const timeval& b) {
   return ms > 0 ? static_cast<uint64_t>(ms) : 0;
 }
 
-timeval add_ms(const timeval& t, uint64_t ms) {
-  timeval d = {static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)}, r;
-  evutil_timeradd(&t, &d, &r);
-  return r;
-}
-
 // True while a side's output is too full to take more (backpressure).
 bool full(const std::unique_ptr<Transport>& t) {
   return t && t->congested();
@@ -59,15 +53,13 @@ Session::Session(SessionHost& host, std::shared_ptr<const Runtime> rt,
       rt_(std::move(rt)),
       client_(std::move(client)),
       conn_(client_->info()),
+      deadlines_(host.base(), on_deadline, this),
       over_limit_(over_limit) {
   event_base_gettimeofday_cached(host_.base(), &start_);
-  last_activity_ = next_ping_ = start_;
-  timer_ = evtimer_new(host_.base(), on_timer, this);
-  if (!timer_) fatalx("out of memory for a new connection");
   client_->set_handler(this);
   // One byte over the cap is enough to tell a too-large request head (hybi-00's key3 follows).
   client_->set_read_limit(kMaxRequestHead + kHybi00Key3 + 1);
-  arm_timer(rt_->config.limits.handshake_timeout_ms);
+  deadlines_.set(Deadlines::kHandshake, rt_->config.limits.handshake_timeout_ms);
 }
 
 Session::~Session() {
@@ -79,7 +71,6 @@ Session::~Session() {
   WorkerCounters::add(c.messages_out, down_ ? down_->messages() : msgs_out_);
   free_client();
   free_backend();
-  if (timer_) event_free(timer_);
   if (scratch_) evbuffer_free(scratch_);
 }
 
@@ -189,7 +180,11 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   backend_->set_handler(this);
   if (target.websocket()) write_upgrade(req, up);
   evbuffer_drain(in, consumed);  // the request's views end here
-  arm_handshake_rest(route_->limits().connect_timeout_ms);
+  // The route's handshake_timeout bounds the whole opening handshake, the backend's included.
+  deadlines_.set_at(Deadlines::kHandshake, static_cast<uint64_t>(start_.tv_sec) * 1000 +
+                                               start_.tv_usec / 1000 +
+                                               route_->limits().handshake_timeout_ms);
+  deadlines_.set(Deadlines::kConnect, route_->limits().connect_timeout_ms);
 }
 
 // Queues the upgrade request for a ws:// backend; it goes out once the connect completes.
@@ -331,8 +326,12 @@ void Session::open() {
   log_debug("%s \"%s\": open, route %s, backend %s", conn_.peer.c_str(), path_.c_str(),
             route_->name().c_str(), route_->config().backend.text.c_str());
   touch();
-  next_ping_ = add_ms(last_activity_, route_->limits().ping_interval_ms);
-  arm_open_timer();
+  deadlines_.clear(Deadlines::kHandshake);
+  deadlines_.clear(Deadlines::kConnect);
+  const Limits& l = route_->limits();
+  if (l.idle_timeout_ms) deadlines_.set(Deadlines::kIdle, l.idle_timeout_ms);
+  if (l.ping_interval_ms && codec_->has_pings())
+    deadlines_.set(Deadlines::kPing, l.ping_interval_ms);
   process_client();
   // Frames that came in the same read as the backend's 101.
   if (backend_ && state_ == State::kOpen && evbuffer_get_length(backend_->input()))
@@ -379,6 +378,7 @@ void Session::process_backend(bool eof) {
       return;
     }
     if (down_watch_.relay_blocked()) backend_->set_reading(false);
+    if (ping_due_ && down_->at_boundary()) send_ping();
     finish_relayed_close();
     return;
   }
@@ -522,7 +522,7 @@ void Session::RelayWatch::on_relay_close(uint16_t code, std::string_view reason)
   (from_client_ ? s_.client_close_seen_ : s_.backend_close_seen_) = true;
   s_.close_.note(code, reason);
   // The other side gets this long to answer with its own close.
-  if (first) s_.arm_timer(kCloseWaitMs);
+  if (first) s_.wait_for_close();
 }
 
 bool Session::RelayWatch::relay_blocked() const {
@@ -581,7 +581,7 @@ void Session::close_client() {
   state_ = State::kClosing;
   if (!client_ || client_closing_) return;
   client_closing_ = true;
-  evtimer_del(timer_);
+  deadlines_.clear_all();
   client_->set_reading(true);  // to see the client's EOF; what it sends now is dropped
   client_->shutdown_write(kFlushTimeoutSec);
 }
@@ -653,68 +653,55 @@ void Session::maybe_done() {
   if (!client_ && !backend_) host_.session_done(this);
 }
 
-// ---- timers ----
-
-// The route's handshake_timeout bounds the whole opening handshake, the backend's part included.
-void Session::arm_handshake_rest(uint64_t cap_ms) {
-  timeval now;
-  event_base_gettimeofday_cached(host_.base(), &now);
-  uint64_t spent = ms_between(start_, now), budget = route_->limits().handshake_timeout_ms;
-  arm_timer(std::min(cap_ms, budget > spent ? budget - spent : 0));
-}
-
-void Session::arm_timer(uint64_t ms) {
-  timeval tv = add_ms(timeval{0, 0}, ms);
-  evtimer_add(timer_, &tv);
-}
+// ---- deadlines ----
 
 void Session::touch() {
-  event_base_gettimeofday_cached(host_.base(), &last_activity_);
+  last_activity_ms_ = deadlines_.now_ms();
 }
 
-// The open state's single timer serves both idle_timeout and ping_interval.
-void Session::arm_open_timer() {
-  const Limits& l = route_->limits();
-  timeval now;
-  event_base_gettimeofday_cached(host_.base(), &now);
-  uint64_t wait = UINT64_MAX;
-  if (l.idle_timeout_ms) {
-    uint64_t idle = ms_between(last_activity_, now);
-    wait = idle >= l.idle_timeout_ms ? 0 : l.idle_timeout_ms - idle;
-  }
-  if (l.ping_interval_ms && codec_->has_pings()) wait = std::min(wait, ms_between(now, next_ping_));
-  if (wait != UINT64_MAX) arm_timer(wait);
+// One side closed: the other gets kCloseWaitMs to answer; idling and pinging are over.
+void Session::wait_for_close() {
+  deadlines_.clear(Deadlines::kIdle);
+  deadlines_.clear(Deadlines::kPing);
+  deadlines_.set(Deadlines::kCloseWait, kCloseWaitMs);
 }
 
-void Session::tick() {
-  const Limits& l = route_->limits();
-  timeval now;
-  event_base_gettimeofday_cached(host_.base(), &now);
-  const char* why = nullptr;
-  if (l.idle_timeout_ms && ms_between(last_activity_, now) >= l.idle_timeout_ms)
-    why = "idle timeout";
-  if (!why && l.ping_interval_ms && codec_->has_pings() && ms_between(now, next_ping_) == 0) {
-    if (ping_outstanding_) {
-      // A client still taking our data is alive, even if its pong waits behind that data.
-      if (client_->bytes_written() == bytes_out_at_ping_) why = "no pong within ping_interval";
-      bytes_out_at_ping_ = client_->bytes_written();
-      next_ping_ = add_ms(now, l.ping_interval_ms);
-    } else if (down_ && !down_->at_boundary()) {
-      arm_timer(10);  // a relayed frame is half through; ping right after it
-      return;
-    } else {
-      codec_->encode_ping(client_->output(), kPingPayload, sizeof kPingPayload - 1);
-      ping_outstanding_ = true;
-      bytes_out_at_ping_ = client_->bytes_written();
-      next_ping_ = add_ms(now, l.ping_interval_ms);
-    }
-  }
-  if (why) {
-    log_info("%s \"%s\": closing with 1001: %s", conn_.peer.c_str(), path_.c_str(), why);
-    close_both(close_code::kGoingAway, close_code::kGoingAway, why);
+// idle_timeout counts from the last byte read; activity only moves a timestamp, and the
+// deadline is pushed back lazily here.
+void Session::check_idle() {
+  uint64_t limit = route_->limits().idle_timeout_ms, idle = deadlines_.now_ms() - last_activity_ms_;
+  if (idle < limit) {
+    deadlines_.set(Deadlines::kIdle, limit - idle);
     return;
   }
-  arm_open_timer();
+  log_info("%s \"%s\": closing with 1001: idle timeout", conn_.peer.c_str(), path_.c_str());
+  close_both(close_code::kGoingAway, close_code::kGoingAway, "idle timeout");
+}
+
+void Session::check_ping() {
+  if (ping_outstanding_) {
+    // A client still taking our data is alive, even if its pong waits behind that data.
+    if (client_->bytes_written() == bytes_out_at_ping_) {
+      log_info("%s \"%s\": closing with 1001: no pong within ping_interval", conn_.peer.c_str(),
+               path_.c_str());
+      close_both(close_code::kGoingAway, close_code::kGoingAway, "no pong within ping_interval");
+      return;
+    }
+    bytes_out_at_ping_ = client_->bytes_written();
+    deadlines_.set(Deadlines::kPing, route_->limits().ping_interval_ms);
+  } else if (down_ && !down_->at_boundary()) {
+    ping_due_ = true;  // a relayed frame is half through: process_backend pings after it
+  } else {
+    send_ping();
+  }
+}
+
+void Session::send_ping() {
+  ping_due_ = false;
+  codec_->encode_ping(client_->output(), kPingPayload, sizeof kPingPayload - 1);
+  ping_outstanding_ = true;
+  bytes_out_at_ping_ = client_->bytes_written();
+  deadlines_.set(Deadlines::kPing, route_->limits().ping_interval_ms);
 }
 
 // ---- access log ----
@@ -793,7 +780,7 @@ void Session::client_event(TransportEvent ev) {
     if (client_eof_)
       free_client();
     else
-      arm_timer(kCloseWaitMs);
+      deadlines_.set(Deadlines::kCloseWait, kCloseWaitMs);
     return;
   }
   // A clean EOF may be a half-close: what the client is still owed goes out first.
@@ -824,7 +811,7 @@ void Session::backend_event(TransportEvent ev) {
     if (ev == TransportEvent::kConnected && route_->config().backend.websocket()) {
       state_ = State::kBackendHandshake;
       backend_->set_read_limit(kMaxRequestHead + 1);
-      arm_handshake_rest();
+      deadlines_.clear(Deadlines::kConnect);
     } else if (ev == TransportEvent::kConnected) {
       open();
     } else {
@@ -846,30 +833,39 @@ void Session::backend_event(TransportEvent ev) {
   }
 }
 
-void Session::on_timer(int, short, void* ctx) {
+void Session::on_deadline(void* ctx, Deadlines::Kind k) {
   Session* s = static_cast<Session*>(ctx);
-  switch (s->state_) {
-    case State::kHandshake:
-      s->reject(http_status::kRequestTimeout, "request not complete within handshake_timeout");
+  State st = s->state_;
+  switch (k) {
+    case Deadlines::kHandshake:
+      if (st == State::kHandshake) {
+        s->reject(http_status::kRequestTimeout, "request not complete within handshake_timeout");
+      } else if (st == State::kConnecting) {
+        s->reject(http_status::kGatewayTimeout, "backend connect timed out");
+      } else if (st == State::kBackendHandshake) {
+        s->reject(http_status::kGatewayTimeout, "backend did not answer the upgrade in time");
+      } else if (st == State::kErrorBody) {
+        s->free_backend();
+        s->close_client();
+      }
       break;
-    case State::kConnecting:
-      s->reject(http_status::kGatewayTimeout, "backend connect timed out");
+    case Deadlines::kConnect:
+      if (st == State::kConnecting)
+        s->reject(http_status::kGatewayTimeout, "backend connect timed out");
       break;
-    case State::kBackendHandshake:
-      s->reject(http_status::kGatewayTimeout, "backend did not answer the upgrade in time");
+    case Deadlines::kIdle:
+      if (st == State::kOpen) s->check_idle();
       break;
-    case State::kOpen:
-      if (s->client_close_seen_ || s->backend_close_seen_)
+    case Deadlines::kPing:
+      if (st == State::kOpen) s->check_ping();
+      break;
+    case Deadlines::kCloseWait:
+      if (st == State::kOpen)
         s->close_both(close_code::kGoingAway, close_code::kGoingAway, "no close answer in time");
-      else
-        s->tick();
+      else if (st == State::kClosing)
+        s->free_client();
       break;
-    case State::kErrorBody:
-      s->free_backend();
-      s->close_client();
-      break;
-    case State::kClosing:
-      s->free_client();
+    case Deadlines::kCount:
       break;
   }
   s->maybe_done();

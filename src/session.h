@@ -13,6 +13,7 @@
 #include "base64.h"
 #include "chain.h"
 #include "codec.h"
+#include "deadlines.h"
 #include "relay.h"
 #include "transport.h"
 
@@ -61,7 +62,6 @@ class Session : public MessageSink, public TransportHandler {
     kClosing,  // a close frame or HTTP error went out: flushing, half-closing, awaiting EOF
   };
 
-  static void on_timer(int fd, short what, void* ctx);
   void client_readable();
   void client_event(TransportEvent ev);
   void backend_readable();
@@ -88,10 +88,11 @@ class Session : public MessageSink, public TransportHandler {
   void close_client();
   void free_client();
   void free_backend();
-  void tick();
-  void arm_timer(uint64_t ms);
-  void arm_handshake_rest(uint64_t cap_ms = UINT64_MAX);
-  void arm_open_timer();
+  static void on_deadline(void* ctx, Deadlines::Kind k);
+  void wait_for_close();
+  void check_idle();
+  void check_ping();
+  void send_ping();
   void touch();
   void maybe_done();
   void write_access_log();
@@ -148,7 +149,7 @@ class Session : public MessageSink, public TransportHandler {
   std::unique_ptr<Transport> client_;
   std::unique_ptr<Transport> backend_;
   ConnInfo conn_;  // the client's, kept for the access log after its transport is gone
-  event* timer_ = nullptr;
+  Deadlines deadlines_;
   std::unique_ptr<Codec> codec_;
   std::unique_ptr<Chain> chain_;
   Framing framing_ = Framing::kBinary;
@@ -158,6 +159,7 @@ class Session : public MessageSink, public TransportHandler {
   bool backend_closing_ = false;  // same for the backend
   bool client_eof_ = false;       // the client's FIN came in
   bool ping_outstanding_ = false;
+  bool ping_due_ = false;  // at the next boundary of the relayed stream
   int status_ = 0;
   CloseRecord close_;
   std::string path_;
@@ -181,9 +183,8 @@ class Session : public MessageSink, public TransportHandler {
   bool backend_close_seen_ = false;
   uint64_t body_left_ = 0;  // of the backend's refusal
   timeval start_;
-  timeval last_activity_;
-  timeval next_ping_;
-  uint64_t bytes_in_ = 0;  // the client's, once its transport is gone
+  uint64_t last_activity_ms_ = 0;  // on deadlines_' clock
+  uint64_t bytes_in_ = 0;          // the client's, once its transport is gone
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
   uint64_t msgs_in_ = 0;   // data messages from the client (echo and TCP routes)
