@@ -1,4 +1,5 @@
-// One client connection: the transport pair, its state machine, timers and close logic.
+// One client connection: its two transports, states, deadlines and close record. The opening
+// handshake is in session_open.cc, the open session's data in session_relay.cc.
 #pragma once
 
 #include <sys/socket.h>
@@ -33,6 +34,8 @@ class Session : public MessageSink, public TransportHandler {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  static constexpr size_t kInHigh = 256 * 1024;  // most read from one socket before it is processed
+
   // Server shutdown: open sessions get close 1001, the rest are dropped.
   void shutdown();
 
@@ -53,6 +56,13 @@ class Session : public MessageSink, public TransportHandler {
   void on_event(Transport& t, TransportEvent ev) override;
 
  private:
+  static constexpr uint64_t kCloseWaitMs = 5000;  // for the other side's close, or the client's EOF
+  static constexpr int kFlushTimeoutSec = 30;  // a peer that takes nothing for this long is dropped
+  static constexpr char kPingPayload[] = "wsgate-keepalive";
+
+  // True while a side's output is too full to take more (backpressure).
+  static bool full(const std::unique_ptr<Transport>& t) { return t && t->congested(); }
+
   enum class State {
     kHandshake,         // reading the client's upgrade request
     kConnecting,        // request accepted; the backend connect decides between 101 and 502/504

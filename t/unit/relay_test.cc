@@ -12,8 +12,13 @@
 #include "codec.h"
 #include "frame.h"
 #include "test_buffer.h"
+#include "test_frames.h"
 
 namespace {
+
+using test_frames::close_body;
+using test_frames::frame;
+using test_frames::kMask;
 
 class Observer : public RelayObserver {
  public:
@@ -32,33 +37,12 @@ class Observer : public RelayObserver {
   bool blocked = false;
 };
 
-const uint8_t kMask[4] = {0x37, 0xfa, 0x21, 0x3d};
-
-// A frame as a peer writes it: masked with kMask when `masked`, RSV bits `rsv`.
-std::string frame(uint8_t opcode, const std::string& payload, bool masked, bool fin = true,
-                  uint8_t rsv = 0) {
-  uint8_t h[kMaxFrameHeader];
-  size_t n = encode_frame_header(h, opcode, fin, payload.size(), masked ? kMask : nullptr);
-  h[0] |= static_cast<uint8_t>(rsv << 4);
-  std::string out(reinterpret_cast<char*>(h), n);
-  for (size_t i = 0; i < payload.size(); i++)
-    out += masked ? static_cast<char>(payload[i] ^ kMask[i & 3]) : payload[i];
-  return out;
-}
-
 std::string client(uint8_t op, const std::string& p, bool fin = true, uint8_t rsv = 0) {
   return frame(op, p, true, fin, rsv);
 }
 
 std::string server(uint8_t op, const std::string& p, bool fin = true, uint8_t rsv = 0) {
   return frame(op, p, false, fin, rsv);
-}
-
-std::string close_body(uint16_t code, const std::string& reason) {
-  std::string s;
-  s += static_cast<char>(code >> 8);
-  s += static_cast<char>(code & 0xff);
-  return s + reason;
 }
 
 std::string pattern(size_t n) {

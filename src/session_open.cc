@@ -1,0 +1,263 @@
+// The opening handshake: the client's request, the backend connect and, on ws:// routes, the
+// backend's upgrade and its answer, up to the 101 or an HTTP error.
+#include "session.h"
+
+#include <cctype>
+#include <cstdlib>
+
+#include <event2/buffer.h>
+
+#include "buffer.h"
+#include "chain.h"
+#include "frame.h"
+#include "handshake.h"
+#include "http.h"
+#include "hybi00.h"
+#include "log.h"
+#include "proxy.h"
+#include "route.h"
+#include "runtime.h"
+#include "session_host.h"
+
+void Session::read_handshake() {
+  evbuffer* in = client_->input();
+  long head = find_request_head(in);
+  if (head == 0) return;
+  if (head < 0) {
+    reject(http_status::kHeadersTooLarge, "request line and headers exceed 8 KiB");
+    return;
+  }
+  accept_request(in, static_cast<size_t>(head));
+}
+
+// Validates the request and either answers an error or moves on to the backend.
+void Session::accept_request(evbuffer* in, size_t head_len) {
+  const char* raw = reinterpret_cast<const char*>(evbuffer_pullup(in, head_len));
+  Request req;
+  Upgrade up;
+  Hybi00Upgrade legacy;
+  bool hybi00 = false;
+  const char* why = "";
+  int status = parse_request(std::string_view(raw, head_len), req, &why);
+  if (status == 0) path_.assign(req.path.data(), req.path.size());
+  if (status == 0 && req.method != "GET") {
+    status = http_status::kMethodNotAllowed;
+    why = "only GET can upgrade to WebSocket";
+  }
+  if (status == 0 && over_limit_) {
+    status = http_status::kUnavailable;
+    why = "max_connections reached; try again later";
+  }
+  if (status == 0 && !(route_ = rt_->router.match(req.path))) {
+    status = http_status::kNotFound;
+    why = "no route for this path";
+  }
+  if (status == 0) {
+    hybi00 = is_hybi00(req);
+    status = hybi00 ? check_hybi00(req, legacy, &why) : check_upgrade(req, up, &why);
+    if (hybi00) {
+      up.origin = legacy.origin;
+      up.protocols = std::move(legacy.protocols);
+    }
+  }
+  if (status == 0 && !route_->origin_allowed(up.origin)) {
+    status = http_status::kForbidden;
+    why = "origin not allowed";
+  }
+  if (status != 0) {
+    reject(status, why);
+    return;
+  }
+  size_t consumed = head_len;
+  if (hybi00) {
+    // key3 follows the head, in this read or a later one; until then there is nothing to do.
+    uint8_t key3[kHybi00Key3];
+    evbuffer_ptr at;
+    evbuffer_ptr_set(in, &at, head_len, EVBUFFER_PTR_SET);
+    if (evbuffer_copyout_from(in, &at, key3, sizeof key3) < static_cast<ev_ssize_t>(sizeof key3))
+      return;
+    consumed += kHybi00Key3;
+    hybi00_ = std::make_unique<Hybi00Reply>();
+    hybi00_challenge(legacy.n1, legacy.n2, key3, hybi00_->challenge);
+    hybi00_->origin.assign(up.origin.data(), up.origin.size());
+    hybi00_->location = hybi00_location(req, false);
+  } else {
+    accept_ = websocket_accept(up.key);
+  }
+  protocol_ = std::string(route_->select_protocol(up.protocols, hybi00));
+  codec_ = route_->chain().make_codec(hybi00);
+  framing_ = route_->chain().framing(hybi00, protocol_);
+  chain_ = route_->chain().make_chain(framing_);
+  const BackendAddr& target = route_->config().backend;
+  if (target.kind == BackendAddr::Kind::kEcho) {
+    evbuffer_drain(in, consumed);  // bytes pipelined after the head stay for the codec
+    open();
+    return;
+  }
+  state_ = State::kConnecting;
+  std::string err;
+  backend_ = host_.connect_backend(target, route_->backend_tls(), route_->config().tls_verify, err);
+  if (!backend_) {
+    reject(http_status::kBadGateway, err.c_str());
+    return;
+  }
+  backend_->set_handler(this);
+  if (target.websocket()) write_upgrade(req, up);
+  evbuffer_drain(in, consumed);  // the request's views end here
+  // The route's handshake_timeout bounds the whole opening handshake, the backend's included.
+  deadlines_.set_at(Deadlines::kHandshake, static_cast<uint64_t>(start_.tv_sec) * 1000 +
+                                               start_.tv_usec / 1000 +
+                                               route_->limits().handshake_timeout_ms);
+  deadlines_.set(Deadlines::kConnect, route_->limits().connect_timeout_ms);
+}
+
+// Queues the upgrade request for a ws:// backend; it goes out once the connect completes.
+void Session::write_upgrade(const Request& req, const Upgrade& up) {
+  std::string offer;
+  if (route_->config().protocols.empty()) {
+    // No list of our own: the backend chooses from the client's whole offer.
+    for (std::string_view p : up.protocols) {
+      offered_.emplace_back(p);
+      offer += (offer.empty() ? "" : ", ") + offered_.back();
+    }
+  } else if (!protocol_.empty()) {
+    offered_.push_back(protocol_);
+    offer = protocol_;
+  }
+  protocol_.clear();  // the backend's answer decides
+  // A hybi-00 client has no key of its own: wsgate is the backend's RFC 6455 client.
+  client_key_ = hybi00_ ? new_websocket_key() : std::string(up.key);
+  deflate_offered_ = !hybi00_ && !deflate_offers(req).empty();
+  write_backend_request(backend_->output(), req, route_->config().backend, client_key_, offer,
+                        ClientInfo{conn_.peer_ip.c_str(), false}, route_->config().forwarded);
+}
+
+// The backend's answer to the upgrade: a valid 101 opens the session, anything else goes back
+// to the client as it came.
+void Session::read_backend_answer() {
+  evbuffer* in = backend_->input();
+  long head = find_request_head(in);
+  if (head == 0) return;
+  if (head < 0) {
+    reject(http_status::kBadGateway, "backend's response head exceeds 8 KiB");
+    return;
+  }
+  const char* raw = reinterpret_cast<const char*>(evbuffer_pullup(in, head));
+  Response resp;
+  const char* why = "";
+  if (!parse_response(std::string_view(raw, head), resp, &why)) {
+    reject(http_status::kBadGateway, (std::string("backend sent a bad response: ") + why).c_str());
+    return;
+  }
+  if (resp.status == http_status::kSwitching) {
+    Switched sw;
+    std::vector<std::string_view> offered(offered_.begin(), offered_.end());
+    if (!check_switching(resp, client_key_, offered, deflate_offered_, sw, &why)) {
+      reject(http_status::kBadGateway, why);
+      return;
+    }
+    protocol_.assign(sw.protocol.data(), sw.protocol.size());
+    extensions_.assign(sw.extensions.data(), sw.extensions.size());
+    // Set-Cookie and other end-to-end fields of the 101 go on to the client.
+    evbuffer* fields = evbuffer_new();
+    write_relayed_fields(fields, resp, true);
+    backend_fields_.resize(evbuffer_get_length(fields));
+    evbuffer_remove(fields, backend_fields_.data(), backend_fields_.size());
+    evbuffer_free(fields);
+    evbuffer_drain(in, head);
+    open();
+    return;
+  }
+  // Relay the refusal (401, 403, 404, 500 ...) with its body, then close.
+  status_ = resp.status;
+  WorkerCounters::add(host_.counters().backend_failures);
+  log_info("%s \"%s\": backend %s answered %d", conn_.peer.c_str(), path_.c_str(),
+           route_->config().backend.text.c_str(), resp.status);
+  evbuffer* out = client_->output();
+  evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp.status,
+                      static_cast<int>(resp.reason.size()), resp.reason.data());
+  body_left_ = UINT64_MAX;
+  if (const HeaderField* len = find_header(resp.headers, "Content-Length")) {
+    std::string digits(len->value);
+    char* end = nullptr;
+    unsigned long long n = strtoull(digits.c_str(), &end, 10);
+    if (!digits.empty() && *end == '\0' && isdigit(static_cast<unsigned char>(digits[0])))
+      body_left_ = n;
+  }
+  write_relayed_fields(out, resp, false);
+  evbuffer_add(out, "Connection: close\r\n\r\n", 21);
+  evbuffer_drain(in, head);
+  state_ = State::kErrorBody;
+  pipe_error_body();
+}
+
+// Moves the refusal's body to the client; done at Content-Length or the backend's EOF.
+void Session::pipe_error_body() {
+  evbuffer* in = backend_->input();
+  size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, evbuffer_get_length(in)));
+  move_bytes(in, client_->output(), n);
+  body_left_ -= n;
+  if (body_left_ == 0) {
+    free_backend();
+    close_client();
+  } else if (full(client_)) {
+    backend_->set_reading(false);
+  }
+}
+
+// Answers an HTTP error and closes once it is flushed.
+void Session::reject(int status, const char* why) {
+  status_ = status;
+  WorkerCounters::add(host_.counters().rejected);
+  if (status == http_status::kBadGateway || status == http_status::kGatewayTimeout)
+    WorkerCounters::add(host_.counters().backend_failures);
+  log_info("%s \"%s\": %d %s: %s", conn_.peer.c_str(), path_.c_str(), status, http_reason(status),
+           why);
+  free_backend();
+  state_ = State::kClosing;
+  http_write_error(client_->output(), status, why);
+  close_client();
+}
+
+// The backend accepted the connection: only now does the client get its 101.
+void Session::open() {
+  state_ = State::kOpen;
+  status_ = http_status::kSwitching;
+  WorkerCounters::add(host_.counters().upgraded);
+  uint64_t max = route_->limits().max_message_size;
+  bool hybi00 = hybi00_ != nullptr;
+  if (hybi00) {
+    write_hybi00_switching(client_->output(), hybi00_->origin, hybi00_->location, protocol_,
+                           hybi00_->challenge, backend_fields_);
+    hybi00_.reset();
+  } else {
+    write_switching(client_->output(), accept_, protocol_, extensions_, backend_fields_);
+  }
+  backend_fields_.clear();
+  accept_.clear();
+  if (route_->config().backend.websocket() && hybi00) {
+    // A hybi-00 client: its text is transcoded to RFC 6455 frames, and back.
+    backend_codec_ = std::make_unique<Rfc6455Codec>(max, Rfc6455Codec::Role::kClient);
+    scratch_ = evbuffer_new();
+    if (!scratch_) fatalx("out of memory for a new connection");
+  } else if (route_->config().backend.websocket()) {
+    bool deflate = !extensions_.empty();
+    up_.emplace(FrameRules{true, deflate, max});
+    down_.emplace(FrameRules{false, deflate, max});
+  }
+  client_->set_read_limit(kInHigh);
+  if (backend_) backend_->set_read_limit(kInHigh);
+  log_debug("%s \"%s\": open, route %s, backend %s", conn_.peer.c_str(), path_.c_str(),
+            route_->name().c_str(), route_->config().backend.text.c_str());
+  touch();
+  deadlines_.clear(Deadlines::kHandshake);
+  deadlines_.clear(Deadlines::kConnect);
+  const Limits& l = route_->limits();
+  if (l.idle_timeout_ms) deadlines_.set(Deadlines::kIdle, l.idle_timeout_ms);
+  if (l.ping_interval_ms && codec_->has_pings())
+    deadlines_.set(Deadlines::kPing, l.ping_interval_ms);
+  process_client();
+  // Frames that came in the same read as the backend's 101.
+  if (backend_ && state_ == State::kOpen && evbuffer_get_length(backend_->input()))
+    process_backend(false);
+}
