@@ -60,6 +60,7 @@ Chain::Chain(std::vector<std::unique_ptr<Filter>> filters) : filters_(std::move(
   for (size_t i = 0; i < filters_.size(); i++) {
     up_.push_back(evbuffer_new());
     down_.push_back(evbuffer_new());
+    if (filters_[i]->changes_upstream()) up_moves_only_ = false;
   }
 }
 
@@ -69,7 +70,7 @@ Chain::~Chain() {
 }
 
 bool Chain::upstream(evbuffer* in, size_t n, evbuffer* out, const char** why) {
-  if (filters_.empty()) {
+  if (up_moves_only_) {
     move_bytes(in, out, n);
     return true;
   }

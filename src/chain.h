@@ -22,6 +22,8 @@ class Filter {
   virtual bool upstream(evbuffer* in, evbuffer* out);
   // Backend -> client. With `eof`, nothing more will come, so nothing may be held back.
   virtual bool downstream(evbuffer* in, evbuffer* out, bool eof);
+  // False for a filter whose upstream() only moves bytes, so the chain can skip it.
+  virtual bool changes_upstream() const { return true; }
   const char* why() const { return why_; }
 
  protected:
@@ -32,6 +34,7 @@ class Filter {
 class Utf8TextFilter : public Filter {
  public:
   bool downstream(evbuffer* in, evbuffer* out, bool eof) override;
+  bool changes_upstream() const override { return false; }
 
  private:
   Utf8Validator utf8_;
@@ -71,6 +74,7 @@ class Chain {
 
  private:
   std::vector<std::unique_ptr<Filter>> filters_;
+  bool up_moves_only_ = true;    // no filter changes client bytes: they go straight out
   std::vector<evbuffer*> up_;    // input of filter i, client side
   std::vector<evbuffer*> down_;  // output of filter i, client side
 };
