@@ -5,6 +5,7 @@
 #   make sanitize  build with ASan+UBSan in build-asan and run every test; any report fails
 #   make fuzz   build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
 #   make bench  build wsgate and bench/wsbench, run bench/run (BENCH_SECONDS, BENCH_RUNS)
+#   make distcheck  make the tarball in build/, then build and test it from a read-only copy
 BUILD := build
 SAN_BUILD := build-asan
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
@@ -14,7 +15,8 @@ FUZZ_TARGETS := handshake frame utf8 config relay base64 hybi00
 CONFIGURE_FLAGS ?=
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps fuzz-deps run test check sanitize fuzz bench install clean distclean
+.PHONY: all deps test-deps fuzz-deps run test check sanitize fuzz bench distcheck install clean \
+	distclean
 
 all: $(BUILD)/Makefile
 	$(MAKE) -C $(BUILD) -j$(JOBS)
@@ -83,6 +85,11 @@ fuzz: fuzz-deps $(FUZZ_BUILD)/Makefile
 bench: all
 	$(MAKE) -C $(BUILD) bench/wsbench
 	bash bench/run
+
+# SKIP_INTEGRATION=1 runs only the unit tests on the tarball, not t/*.t. Parallel is safe for the
+# tests too: the unit tests take well under a second beside the suite.
+distcheck: test-deps $(BUILD)/Makefile
+	$(MAKE) -C $(BUILD) -j$(JOBS) distcheck
 
 install: all
 	$(MAKE) -C $(BUILD) install
