@@ -7,6 +7,7 @@
 #   make bench  install missing build deps and the peers (nginx, HAProxy, lighttpd), build wsgate
 #               and bench/wsbench, run bench/run: wsgate beside the peers, results in
 #               bench/RESULTS.md (BENCH_SECONDS, BENCH_RUNS)
+#   make distcheck  make the tarball in build/, then build and test it from a read-only copy
 BUILD := build
 SAN_BUILD := build-asan
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
@@ -16,7 +17,8 @@ FUZZ_TARGETS := handshake frame utf8 config relay base64 hybi00
 CONFIGURE_FLAGS ?=
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps fuzz-deps bench-deps run test check sanitize fuzz bench install clean distclean
+.PHONY: all deps test-deps fuzz-deps bench-deps run test check sanitize fuzz bench distcheck \
+	install clean distclean
 
 all: $(BUILD)/Makefile
 	$(MAKE) -C $(BUILD) -j$(JOBS)
@@ -90,6 +92,11 @@ bench: bench-deps
 	$(MAKE) all
 	$(MAKE) -C $(BUILD) bench/wsbench
 	bash bench/run
+
+# SKIP_INTEGRATION=1 runs only the unit tests on the tarball, not t/*.t. Parallel is safe for the
+# tests too: the unit tests take well under a second beside the suite.
+distcheck: test-deps $(BUILD)/Makefile
+	$(MAKE) -C $(BUILD) -j$(JOBS) distcheck
 
 install: all
 	$(MAKE) -C $(BUILD) install
