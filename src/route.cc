@@ -24,7 +24,7 @@ bool origin_matches(std::string_view pattern, std::string_view origin) {
 }  // namespace
 
 // Holds the config; build() adds the parts that can fail.
-Route::Route(const RouteConfig& rc) : rc_(rc), chain_(rc) {}
+Route::Route(const RouteConfig& rc) : rc_(rc), pipeline_(rc) {}
 
 // The TLS context and regex are made once here, not per connection.
 std::unique_ptr<Route> Route::build(const RouteConfig& rc, std::string& err) {

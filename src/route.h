@@ -1,4 +1,4 @@
-// Routes compiled from the config: matching, subprotocols, origins and the chain factory.
+// Routes compiled from the config: matching, subprotocols, origins and the pipeline factory.
 #pragma once
 
 #include <regex.h>
@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "chain.h"
 #include "config.h"
+#include "pipeline.h"
 #include "tls.h"
 
 // One [route], immutable once built.
@@ -38,7 +38,7 @@ class Route {
   const Limits& limits() const { return rc_.limits; }
   Match match_kind() const { return match_; }
   size_t prefix_length() const { return pattern_.size(); }
-  const ChainFactory& chain() const { return chain_; }
+  const PipelineFactory& pipeline() const { return pipeline_; }
   // wss:// routes: the TLS context every backend connection starts from.
   SSL_CTX* backend_tls() const { return tls_; }
 
@@ -50,7 +50,7 @@ class Route {
   Match match_ = Match::kExact;
   std::string pattern_;  // exact path, or prefix without '*'
   regex_t regex_;
-  ChainFactory chain_;
+  PipelineFactory pipeline_;
   SSL_CTX* tls_ = nullptr;
 };
 

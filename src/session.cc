@@ -13,7 +13,6 @@
 
 #include "backend.h"
 #include "buffer.h"
-#include "chain.h"
 #include "frame.h"
 #include "handshake.h"
 #include "http.h"
@@ -57,11 +56,10 @@ Session::~Session() {
   WorkerCounters& c = host_.counters();
   WorkerCounters::add(c.bytes_in, client_ ? client_->bytes_read() : bytes_in_);
   WorkerCounters::add(c.bytes_out, client_ ? client_->bytes_written() : bytes_out_);
-  WorkerCounters::add(c.messages_in, up_ ? up_->messages() : msgs_in_);
-  WorkerCounters::add(c.messages_out, down_ ? down_->messages() : msgs_out_);
+  WorkerCounters::add(c.messages_in, pipeline_ ? pipeline_->messages_in() : 0);
+  WorkerCounters::add(c.messages_out, pipeline_ ? pipeline_->messages_out() : 0);
   free_client();
   free_backend();
-  if (scratch_) evbuffer_free(scratch_);
 }
 
 void Session::shutdown() {
@@ -85,58 +83,25 @@ void Session::shutdown() {
 
 // ---- closing ----
 
-// Fails the connection (section 7.1.7): close frame with the code, then TCP close.
-void Session::fail(uint16_t code, const char* why) {
-  log_info("%s \"%s\": closing with %u: %s", conn_.peer.c_str(), path_.c_str(), code, why);
-  close_.note(code, why);
-  close_both(code, close_code::kGoingAway, why);  // the backend did nothing wrong
-}
-
 // Sends close frames where a frame may go now (never inside a frame being relayed), then
 // closes both sides once they are flushed.
 void Session::close_both(uint16_t to_client, uint16_t to_backend, const char* why) {
-  if (state_ == State::kOpen && (!down_ || down_->at_boundary())) send_close(to_client, why);
+  if (state_ == State::kOpen) send_close(to_client, why);
   send_backend_close(to_backend, why);
   close_backend();
   close_client();
 }
 
-// ws:// routes: a close frame as a client sends it, if the backend stream is between frames.
+// wsgate's own close toward a WebSocket backend; nothing for a bridge.
 void Session::send_backend_close(uint16_t code, const char* why) {
-  if (!backend_ || backend_closing_) return;
-  // wsgate's own frames toward the backend may interleave with a fragmented message.
-  if (backend_codec_) {
-    backend_codec_->encode_close(backend_->output(), code, why);
-    return;
-  }
-  if (!up_ || !up_->at_boundary()) return;
-  uint8_t p[kMaxControlPayload];
-  size_t n;
-  close_payload(code, why, p, n);
-  encode_masked_control(backend_->output(), kOpClose, p, n);
-}
-
-// A relayed peer broke the rules: it gets the close code, the other side hears it is gone.
-void Session::fail_relay(bool from_client, const DecodeError& err) {
-  log_info("%s \"%s\": %s broke the protocol, closing with %u: %s", conn_.peer.c_str(),
-           path_.c_str(), from_client ? "client" : "backend", err.code, err.why);
-  close_.note(err.code, err.why);
-  close_both(from_client ? err.code : close_code::kInternalError,
-             from_client ? close_code::kGoingAway : err.code, err.why);
-}
-
-// Both close frames have crossed: the closing handshake is complete end to end.
-void Session::finish_relayed_close() {
-  if (client_close_seen_ && backend_close_seen_) {
-    close_backend();
-    close_client();
-  }
+  if (backend_ && !backend_closing_ && pipeline_)
+    pipeline_->close_backend(backend_->output(), code, why);
 }
 
 void Session::send_close(uint16_t code, std::string_view reason) {
   close_.note(code, reason);
   state_ = State::kClosing;
-  codec_->encode_close(client_->output(), code, reason);
+  if (client_ && pipeline_) pipeline_->close_client(client_->output(), code, reason);
 }
 
 // Flushes what the client is owed, then half-closes and waits briefly for its EOF.
@@ -177,8 +142,8 @@ void Session::backend_gone(TransportEvent ev) {
   std::string err = eof ? "" : backend_->error();
   process_backend(true);
   if (state_ != State::kOpen) return;
-  if (down_) {
-    if (!backend_close_seen_ && down_->at_boundary())
+  if (pipeline_->relays_closes()) {
+    if (!backend_close_seen_)
       send_close(eof ? close_code::kGoingAway : close_code::kInternalError,
                  eof ? "backend went away" : "backend connection failed");
     free_backend();
@@ -252,7 +217,7 @@ void Session::check_ping() {
     }
     bytes_out_at_ping_ = client_->bytes_written();
     deadlines_.set(Deadlines::kPing, route_->limits().ping_interval_ms);
-  } else if (down_ && !down_->at_boundary()) {
+  } else if (!pipeline_->client_at_boundary()) {
     ping_due_ = true;  // a relayed frame is half through: process_backend pings after it
   } else {
     send_ping();
@@ -261,7 +226,7 @@ void Session::check_ping() {
 
 void Session::send_ping() {
   ping_due_ = false;
-  codec_->encode_ping(client_->output(), kPingPayload, sizeof kPingPayload - 1);
+  pipeline_->ping_client(client_->output());
   ping_outstanding_ = true;
   bytes_out_at_ping_ = client_->bytes_written();
   deadlines_.set(Deadlines::kPing, route_->limits().ping_interval_ms);
@@ -283,8 +248,8 @@ void Session::write_access_log() {
       status_, static_cast<unsigned long long>(ms / 1000),
       static_cast<unsigned long long>(ms % 1000), static_cast<unsigned long long>(in),
       static_cast<unsigned long long>(out), close_.code, close_.reason.c_str(),
-      static_cast<unsigned long long>(up_ ? up_->messages() : msgs_in_),
-      static_cast<unsigned long long>(down_ ? down_->messages() : msgs_out_));
+      static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_in() : 0),
+      static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_out() : 0));
 }
 
 // ---- transport callbacks ----
@@ -312,7 +277,7 @@ void Session::on_drained(Transport& t) {
     if (backend_ && !backend_closing_) {
       backend_->set_reading(true);
       // A relay stops inside a frame when the client is full; its rest is still buffered.
-      if ((down_ || backend_codec_) && open) process_backend(false);
+      if (open) process_backend(false);
     }
     if (client_ && open) {
       client_->set_reading(true);

@@ -7,15 +7,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "base64.h"
-#include "chain.h"
-#include "codec.h"
 #include "deadlines.h"
-#include "relay.h"
+#include "pipeline.h"
 #include "transport.h"
 
 struct event;
@@ -25,7 +21,7 @@ struct Runtime;
 struct Request;
 struct Upgrade;
 
-class Session : public MessageSink, public TransportHandler {
+class Session : public TransportHandler, public PipelineEvents {
  public:
   // Takes over the accepted client's transport.
   Session(SessionHost& host, std::shared_ptr<const Runtime> rt, std::unique_ptr<Transport> client,
@@ -43,25 +39,22 @@ class Session : public MessageSink, public TransportHandler {
   Session* prev = nullptr;
   Session* next = nullptr;
 
-  // MessageSink: what the client's codec decodes.
-  void on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) override;
-  void on_ping(const uint8_t* p, size_t n) override;
-  void on_pong(const uint8_t* p, size_t n) override;
-  void on_close(uint16_t code, std::string_view reason) override;
-  bool blocked() const override;
-
   // TransportHandler: what the client's and the backend's sockets report.
   void on_readable(Transport& t) override;
   void on_drained(Transport& t) override;
   void on_event(Transport& t, TransportEvent ev) override;
 
+  // PipelineEvents: closes, keepalive pongs and backpressure, as the pipeline reports them.
+  void on_peer_close(Side from, uint16_t code, std::string_view reason, bool answered) override;
+  void on_keepalive_pong() override;
+  bool full(Side to) const override;
+
  private:
   static constexpr uint64_t kCloseWaitMs = 5000;  // for the other side's close, or the client's EOF
   static constexpr int kFlushTimeoutSec = 30;  // a peer that takes nothing for this long is dropped
-  static constexpr char kPingPayload[] = "wsgate-keepalive";
 
   // True while a side's output is too full to take more (backpressure).
-  static bool full(const std::unique_ptr<Transport>& t) { return t && t->congested(); }
+  static bool backed_up(const std::unique_ptr<Transport>& t) { return t && t->congested(); }
 
   enum class State {
     kHandshake,         // reading the client's upgrade request
@@ -86,12 +79,12 @@ class Session : public MessageSink, public TransportHandler {
   void open();
   void process_client();
   void process_backend(bool eof);
-  void fail(uint16_t code, const char* why);
+  Pipeline::Io io() const;
+  bool after_pipeline(const Failure& f);
+  void fail(const Failure& f);
   void send_close(uint16_t code, std::string_view reason);
   void close_both(uint16_t to_client, uint16_t to_backend, const char* why);
   void send_backend_close(uint16_t code, const char* why);
-  void fail_relay(bool from_client, const DecodeError& err);
-  void finish_relayed_close();
   void client_gone(const char* why);
   void backend_gone(TransportEvent ev);
   void close_backend();
@@ -106,33 +99,6 @@ class Session : public MessageSink, public TransportHandler {
   void touch();
   void maybe_done();
   void write_access_log();
-
-  // Watches one direction of a ws:// route's relay.
-  class RelayWatch : public RelayObserver {
-   public:
-    RelayWatch(Session& s, bool from_client) : s_(s), from_client_(from_client) {}
-    bool on_relay_control(uint8_t opcode, const uint8_t* p, size_t n) override;
-    void on_relay_close(uint16_t code, std::string_view reason) override;
-    bool relay_blocked() const override;
-
-   private:
-    Session& s_;
-    bool from_client_;
-  };
-
-  // Hears what a ws:// backend sends a hybi-00 client, decoded from RFC 6455 frames.
-  class BackendSink : public MessageSink {
-   public:
-    explicit BackendSink(Session& s) : s_(s) {}
-    void on_data(evbuffer* src, size_t n, uint8_t opcode, bool first, bool fin) override;
-    void on_ping(const uint8_t* p, size_t n) override;
-    void on_pong(const uint8_t*, size_t) override {}
-    void on_close(uint16_t code, std::string_view reason) override;
-    bool blocked() const override;
-
-   private:
-    Session& s_;
-  };
 
   // Why the session ended, for the access log: the first code noted wins.
   struct CloseRecord {
@@ -160,8 +126,7 @@ class Session : public MessageSink, public TransportHandler {
   std::unique_ptr<Transport> backend_;
   ConnInfo conn_;  // the client's, kept for the access log after its transport is gone
   Deadlines deadlines_;
-  std::unique_ptr<Codec> codec_;
-  std::unique_ptr<Chain> chain_;
+  std::unique_ptr<Pipeline> pipeline_;  // from open() on
   Framing framing_ = Framing::kBinary;
   std::unique_ptr<Hybi00Reply> hybi00_;
   bool over_limit_;
@@ -176,27 +141,18 @@ class Session : public MessageSink, public TransportHandler {
   std::string protocol_;
   std::string accept_;  // Sec-WebSocket-Accept, kept until the 101 goes out
   // ws:// routes only.
-  std::optional<FrameRelay> up_, down_;  // client -> backend, backend -> client
-  RelayWatch up_watch_{*this, true};
-  RelayWatch down_watch_{*this, false};
   std::vector<std::string> offered_;  // subprotocols offered to the backend
   std::string client_key_;
   std::string extensions_;      // agreed with the backend and relayed to the client
   std::string backend_fields_;  // other fields of the backend's 101, for the client
   bool deflate_offered_ = false;
-  // ws:// routes with a hybi-00 client: wsgate speaks RFC 6455 to the backend itself.
-  std::unique_ptr<Codec> backend_codec_;
-  BackendSink backend_sink_{*this};
-  Base64Encoder base64_;
-  evbuffer* scratch_ = nullptr;
   bool client_close_seen_ = false;
   bool backend_close_seen_ = false;
+  bool close_now_ = false;  // the close handshake is over: close both sides after the pipeline
   uint64_t body_left_ = 0;  // of the backend's refusal
   timeval start_;
   uint64_t last_activity_ms_ = 0;  // on deadlines_' clock
   uint64_t bytes_in_ = 0;          // the client's, once its transport is gone
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
-  uint64_t msgs_in_ = 0;   // data messages from the client (echo and TCP routes)
-  uint64_t msgs_out_ = 0;  // data messages to the client
 };

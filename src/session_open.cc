@@ -8,12 +8,12 @@
 #include <event2/buffer.h>
 
 #include "buffer.h"
-#include "chain.h"
 #include "frame.h"
 #include "handshake.h"
 #include "http.h"
 #include "hybi00.h"
 #include "log.h"
+#include "pipeline.h"
 #include "proxy.h"
 #include "route.h"
 #include "runtime.h"
@@ -85,9 +85,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     accept_ = websocket_accept(up.key);
   }
   protocol_ = std::string(route_->select_protocol(up.protocols, hybi00));
-  codec_ = route_->chain().make_codec(hybi00);
-  framing_ = route_->chain().framing(hybi00, protocol_);
-  chain_ = route_->chain().make_chain(framing_);
+  framing_ = route_->pipeline().framing(hybi00, protocol_);
   const BackendAddr& target = route_->config().backend;
   if (target.kind == BackendAddr::Kind::kEcho) {
     evbuffer_drain(in, consumed);  // bytes pipelined after the head stay for the codec
@@ -200,7 +198,7 @@ void Session::pipe_error_body() {
   if (body_left_ == 0) {
     free_backend();
     close_client();
-  } else if (full(client_)) {
+  } else if (backed_up(client_)) {
     backend_->set_reading(false);
   }
 }
@@ -224,7 +222,6 @@ void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
   WorkerCounters::add(host_.counters().upgraded);
-  uint64_t max = route_->limits().max_message_size;
   bool hybi00 = hybi00_ != nullptr;
   if (hybi00) {
     write_hybi00_switching(client_->output(), hybi00_->origin, hybi00_->location, protocol_,
@@ -235,16 +232,7 @@ void Session::open() {
   }
   backend_fields_.clear();
   accept_.clear();
-  if (route_->config().backend.websocket() && hybi00) {
-    // A hybi-00 client: its text is transcoded to RFC 6455 frames, and back.
-    backend_codec_ = std::make_unique<Rfc6455Codec>(max, Rfc6455Codec::Role::kClient);
-    scratch_ = evbuffer_new();
-    if (!scratch_) fatalx("out of memory for a new connection");
-  } else if (route_->config().backend.websocket()) {
-    bool deflate = !extensions_.empty();
-    up_.emplace(FrameRules{true, deflate, max});
-    down_.emplace(FrameRules{false, deflate, max});
-  }
+  pipeline_ = route_->pipeline().make(PipelineSpec{hybi00, framing_, !extensions_.empty()}, *this);
   client_->set_read_limit(kInHigh);
   if (backend_) backend_->set_read_limit(kInHigh);
   log_debug("%s \"%s\": open, route %s, backend %s", conn_.peer.c_str(), path_.c_str(),
@@ -254,7 +242,7 @@ void Session::open() {
   deadlines_.clear(Deadlines::kConnect);
   const Limits& l = route_->limits();
   if (l.idle_timeout_ms) deadlines_.set(Deadlines::kIdle, l.idle_timeout_ms);
-  if (l.ping_interval_ms && codec_->has_pings())
+  if (l.ping_interval_ms && pipeline_->has_pings())
     deadlines_.set(Deadlines::kPing, l.ping_interval_ms);
   process_client();
   // Frames that came in the same read as the backend's 101.
