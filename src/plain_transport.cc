@@ -33,7 +33,11 @@ constexpr size_t kReadBudget = 512 * 1024;
 
 PlainTransport::PlainTransport(event_base* base, int fd, const sockaddr* peer)
     : base_(base), in_(evbuffer_new()), out_(evbuffer_new()), read_size_(kMinRead) {
-  info_.peer = format_peer(peer, &info_.peer_ip);
+  info_.peer = format_address(peer, &info_.peer_ip);
+  sockaddr_storage local;
+  socklen_t len = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
+    info_.local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
   if (!in_ || !out_) fatalx("out of memory for a new connection");
   use_fd(fd);
   update_read();
@@ -169,12 +173,13 @@ void PlainTransport::read_some() {
       fail(ENOMEM);
       break;
     }
+    // The reserved space may be larger than asked for; the limit holds all the same.
     iovec iov[2];
     size_t space = 0;
     for (int i = 0; i < nv; i++) {
       iov[i].iov_base = v[i].iov_base;
-      iov[i].iov_len = v[i].iov_len;
-      space += v[i].iov_len;
+      iov[i].iov_len = std::min(v[i].iov_len, want - space);
+      space += iov[i].iov_len;
     }
     ssize_t n = readv(fd_, iov, nv);
     if (n < 0 && errno == EINTR) continue;

@@ -10,7 +10,7 @@ bool Transport::congested() const {
   return evbuffer_get_length(const_cast<Transport*>(this)->output()) > kOutHigh;
 }
 
-std::string format_peer(const sockaddr* addr, std::string* ip) {
+std::string format_address(const sockaddr* addr, std::string* ip) {
   char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
   socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)

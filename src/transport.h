@@ -13,6 +13,7 @@ struct evbuffer;
 struct ConnInfo {
   std::string peer;     // "192.0.2.1:5000" or "[2001:db8::1]:5000"
   std::string peer_ip;  // without the port
+  std::string local;    // the address the peer connected to, "host:port"
   bool tls = false;
   std::string tls_version;
   std::string sni;
@@ -77,5 +78,5 @@ class Transport {
   uint64_t bytes_written_ = 0;
 };
 
-// "host:port" or "[v6]:port" for a peer address, and the bare host into `ip`.
-std::string format_peer(const struct sockaddr* addr, std::string* ip);
+// "host:port" or "[v6]:port" for a socket address, and the bare host into `ip` if wanted.
+std::string format_address(const struct sockaddr* addr, std::string* ip);

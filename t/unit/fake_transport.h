@@ -20,6 +20,7 @@ class FakeTransport final : public Transport {
       : in_(evbuffer_new()), out_(evbuffer_new()), gone_(gone) {
     info_.peer = "192.0.2.7:40000";
     info_.peer_ip = "192.0.2.7";
+    info_.local = "198.51.100.1:443";
   }
   ~FakeTransport() override {
     if (gone_) *gone_ = true;
