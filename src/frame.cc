@@ -44,7 +44,7 @@ unsigned mask_evbuffer(evbuffer* b, size_t n, const uint8_t mask[4], unsigned po
 }  // namespace
 
 // A ping or pong: payloads are capped at 125 bytes by the RFC.
-static void encode_control(evbuffer* out, uint8_t op, const void* p, size_t n) {
+void encode_server_control(evbuffer* out, uint8_t op, const void* p, size_t n) {
   uint8_t h[kMaxFrameHeader];
   n = std::min(n, kMaxControlPayload);
   evbuffer_add(out, h, encode_frame_header(h, op, true, n));
@@ -275,7 +275,7 @@ void Rfc6455Codec::encode_control(evbuffer* out, uint8_t op, const void* p, size
   if (client_)
     encode_masked_control(out, op, p, n);
   else
-    ::encode_control(out, op, p, n);
+    encode_server_control(out, op, p, n);
 }
 
 void encode_masked_control(evbuffer* out, uint8_t op, const void* p, size_t n) {

@@ -42,6 +42,8 @@ DecodeError read_frame_header(evbuffer* in, const FrameRules& rules, bool in_mes
 DecodeError check_close_payload(const uint8_t* p, size_t n, uint16_t& code,
                                 std::string_view& reason);
 
+// A control frame as a server sends it: unmasked; the payload is cut at kMaxControlPayload.
+void encode_server_control(evbuffer* out, uint8_t op, const void* p, size_t n);
 // A control frame as a client sends it: masked with a fresh random key.
 void encode_masked_control(evbuffer* out, uint8_t op, const void* p, size_t n);
 // A close frame's payload: the code and as much of the reason as fits, cut on a character

@@ -33,11 +33,12 @@ constexpr size_t kReadBudget = 512 * 1024;
 
 PlainTransport::PlainTransport(event_base* base, int fd, const sockaddr* peer)
     : base_(base), in_(evbuffer_new()), out_(evbuffer_new()), read_size_(kMinRead) {
-  info_.peer = format_address(peer, &info_.peer_ip);
+  info_ = std::make_unique<ConnInfo>();
+  info_->peer = format_address(peer, &info_->peer_ip);
   sockaddr_storage local;
   socklen_t len = sizeof local;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
-    info_.local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
+    info_->local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
   if (!in_ || !out_) fatalx("out of memory for a new connection");
   use_fd(fd);
   update_read();
@@ -45,8 +46,7 @@ PlainTransport::PlainTransport(event_base* base, int fd, const sockaddr* peer)
 
 PlainTransport::PlainTransport(event_base* base)
     : base_(base), in_(evbuffer_new()), out_(evbuffer_new()), read_size_(kMinRead) {
-  write_ev_ = event_new(base_, -1, EV_WRITE | EV_PERSIST, on_write, this);
-  if (!in_ || !out_ || !write_ev_) fatalx("out of memory for a new connection");
+  if (!in_ || !out_) fatalx("out of memory for a new connection");
 }
 
 PlainTransport::~PlainTransport() {
@@ -68,10 +68,22 @@ void PlainTransport::use_fd(int fd) {
   if (write_ev_) {
     event_del(write_ev_);
     event_assign(write_ev_, base_, fd, EV_WRITE | EV_PERSIST, on_write, this);
-  } else {
-    write_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_write, this);
   }
-  if (!read_ev_ || !write_ev_) fatalx("out of memory for a new connection");
+  if (!read_ev_) fatalx("out of memory for a new connection");
+}
+
+// The write event exists only while a write waits or a notification is due: most sockets
+// write everything at once, and an idle connection then carries one event, not two.
+void PlainTransport::need_write_ev() {
+  if (write_ev_) return;
+  write_ev_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, on_write, this);
+  if (!write_ev_) fatalx("out of memory for a connection");
+}
+
+// Runs the write callback on the next loop turn, to deliver what is pending.
+void PlainTransport::activate() {
+  need_write_ev();
+  event_active(write_ev_, EV_WRITE, 1);
 }
 
 bool PlainTransport::connect(const BackendAddr& addr, evdns_base* dns, std::string& err) {
@@ -133,7 +145,7 @@ void PlainTransport::start_connect(const sockaddr* sa, socklen_t len) {
   use_fd(fd);
   if (::connect(fd, sa, len) == 0) {
     finish_connect();
-    if (pending_) event_active(write_ev_, EV_WRITE, 1);
+    if (pending_) activate();
   } else if (errno == EINPROGRESS) {
     arm_write(true);
   } else {
@@ -256,7 +268,7 @@ void PlainTransport::flush() {
   update_read();
   if (write_armed_) return;  // the socket is full; the write event takes it from here
   write_some();
-  if (pending_) event_active(write_ev_, EV_WRITE, 1);
+  if (pending_) activate();
 }
 
 void PlainTransport::set_reading(bool on) {
@@ -297,7 +309,10 @@ void PlainTransport::arm_write(bool on) {
   write_armed_ = on;
   if (!on) {
     event_del(write_ev_);
-  } else if (write_timeout_ > 0) {
+    return;
+  }
+  need_write_ev();
+  if (write_timeout_ > 0) {
     timeval tv = {write_timeout_, 0};
     event_add(write_ev_, &tv);
   } else {
@@ -318,7 +333,7 @@ void PlainTransport::fail(int err) {
 // Queues a notification for the next loop turn, so the owner never hears from inside its own call.
 void PlainTransport::notify(uint8_t what) {
   pending_ |= what;
-  event_active(write_ev_, EV_WRITE, 1);
+  activate();
 }
 
 // Delivers one notification; the rest wait for another turn, since the owner may free us.
@@ -334,14 +349,21 @@ void PlainTransport::deliver() {
   if (!pending_ || !handler_) return;
   if (pending_ & kPendDrained) {
     pending_ &= ~kPendDrained;
-    if (pending_) event_active(write_ev_, EV_WRITE, 1);
+    if (pending_) activate();
     handler_->on_drained(*this);
     return;
   }
   for (const auto& o : kOrder) {
     if (!(pending_ & o.bit)) continue;
     pending_ &= ~o.bit;
-    if (pending_) event_active(write_ev_, EV_WRITE, 1);
+    if (pending_) {
+      activate();
+    } else if (o.bit == kPendConnected && !write_armed_) {
+      // The connect was what the write event was for; freeing it inside its own callback is
+      // safe, libevent touches an event no more once its callback runs.
+      event_free(write_ev_);
+      write_ev_ = nullptr;
+    }
     handler_->on_event(*this, o.ev);
     return;
   }

@@ -50,6 +50,8 @@ class PlainTransport final : public Transport {
   static void on_write(int fd, short what, void* ctx);
   static void on_resolved(int err, addrinfo* ai, void* ctx);
   void use_fd(int fd);
+  void need_write_ev();
+  void activate();
   void start_connect(const sockaddr* sa, socklen_t len);
   void finish_connect();
   void read_some();
@@ -65,7 +67,7 @@ class PlainTransport final : public Transport {
   evbuffer* in_;
   evbuffer* out_;
   event* read_ev_ = nullptr;
-  event* write_ev_ = nullptr;  // also delivers the deferred notifications
+  event* write_ev_ = nullptr;  // only while needed; also delivers the deferred notifications
   evdns_getaddrinfo_request* dns_req_ = nullptr;
   size_t read_limit_ = SIZE_MAX;
   uint32_t read_size_;  // grows while reads fill it, shrinks when they do not

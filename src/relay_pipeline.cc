@@ -12,8 +12,7 @@ namespace {
 class RelayPipeline final : public Pipeline {
  public:
   RelayPipeline(uint64_t max, bool deflate, PipelineEvents& events)
-      : codec_(max),
-        up_(FrameRules{true, deflate, max}),
+      : up_(FrameRules{true, deflate, max}),
         down_(FrameRules{false, deflate, max}),
         events_(events) {}
 
@@ -35,7 +34,10 @@ class RelayPipeline final : public Pipeline {
   }
   bool close_client(evbuffer* out, uint16_t code, std::string_view reason) override {
     if (!down_.at_boundary()) return false;
-    codec_.encode_close(out, code, reason);
+    uint8_t p[kMaxControlPayload];
+    size_t n;
+    close_payload(code, reason, p, n);
+    encode_server_control(out, kOpClose, p, n);
     return true;
   }
   // wsgate's own frames toward the backend may interleave with a fragmented message.
@@ -47,7 +49,7 @@ class RelayPipeline final : public Pipeline {
     encode_masked_control(out, kOpClose, p, n);
   }
   void ping_client(evbuffer* out) override {
-    codec_.encode_ping(out, kKeepalive, sizeof kKeepalive - 1);
+    encode_server_control(out, kOpPing, kKeepalive, sizeof kKeepalive - 1);
   }
   bool client_at_boundary() const override { return down_.at_boundary(); }
   bool has_pings() const override { return true; }
@@ -81,7 +83,6 @@ class RelayPipeline final : public Pipeline {
     Side from_;
   };
 
-  Rfc6455Codec codec_;  // wsgate's own frames toward the client
   FrameRelay up_;
   FrameRelay down_;
   PipelineEvents& events_;

@@ -41,7 +41,7 @@ Session::Session(SessionHost& host, std::shared_ptr<const Runtime> rt,
     : host_(host),
       rt_(std::move(rt)),
       client_(std::move(client)),
-      conn_(client_->info()),
+      peer_(client_->info().peer),
       deadlines_(host.base(), on_deadline, this),
       over_limit_(over_limit) {
   event_base_gettimeofday_cached(host_.base(), &start_);
@@ -154,7 +154,7 @@ void Session::backend_gone(TransportEvent ev) {
     send_close(close_code::kNormal, "backend closed the connection");
     close_backend();
   } else {
-    log_info("%s \"%s\": backend %s failed: %s", conn_.peer.c_str(), path_.c_str(),
+    log_info("%s \"%s\": backend %s failed: %s", peer_.c_str(), path_.c_str(),
              route_->config().backend.text.c_str(), err.c_str());
     send_close(close_code::kInternalError, "backend connection failed");
     free_backend();
@@ -202,7 +202,7 @@ void Session::check_idle() {
     deadlines_.set(Deadlines::kIdle, limit - idle);
     return;
   }
-  log_info("%s \"%s\": closing with 1001: idle timeout", conn_.peer.c_str(), path_.c_str());
+  log_info("%s \"%s\": closing with 1001: idle timeout", peer_.c_str(), path_.c_str());
   close_both(close_code::kGoingAway, close_code::kGoingAway, "idle timeout");
 }
 
@@ -210,7 +210,7 @@ void Session::check_ping() {
   if (ping_outstanding_) {
     // A client still taking our data is alive, even if its pong waits behind that data.
     if (client_->bytes_written() == bytes_out_at_ping_) {
-      log_info("%s \"%s\": closing with 1001: no pong within ping_interval", conn_.peer.c_str(),
+      log_info("%s \"%s\": closing with 1001: no pong within ping_interval", peer_.c_str(),
                path_.c_str());
       close_both(close_code::kGoingAway, close_code::kGoingAway, "no pong within ping_interval");
       return;
@@ -243,11 +243,11 @@ void Session::write_access_log() {
   ::log_access(
       "%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
       "close=%u \"%s\" msgs=%llu/%llu",
-      conn_.peer.c_str(), path_.empty() ? "-" : path_.c_str(),
-      route_ ? route_->name().c_str() : "-", route_ ? route_->config().backend.text.c_str() : "-",
-      status_, static_cast<unsigned long long>(ms / 1000),
-      static_cast<unsigned long long>(ms % 1000), static_cast<unsigned long long>(in),
-      static_cast<unsigned long long>(out), close_.code, close_.reason.c_str(),
+      peer_.c_str(), path_.empty() ? "-" : path_.c_str(), route_ ? route_->name().c_str() : "-",
+      route_ ? route_->config().backend.text.c_str() : "-", status_,
+      static_cast<unsigned long long>(ms / 1000), static_cast<unsigned long long>(ms % 1000),
+      static_cast<unsigned long long>(in), static_cast<unsigned long long>(out), close_.code,
+      close_.reason.c_str(),
       static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_in() : 0),
       static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_out() : 0));
 }

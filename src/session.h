@@ -111,11 +111,21 @@ class Session : public TransportHandler, public PipelineEvents {
     }
   };
 
-  // What a hybi-00 client's 101 needs, from its request until the answer goes out.
-  struct Hybi00Reply {
-    uint8_t challenge[16];
-    std::string origin;
-    std::string location;
+  // What the opening handshake needs until the 101 (or the backend's refusal) has gone out;
+  // freed then, so that an open session carries none of it.
+  struct Opening {
+    bool hybi00 = false;
+    uint8_t challenge[16];             // hybi-00's 101
+    std::string origin;                // hybi-00's 101
+    std::string location;              // hybi-00's 101
+    std::string accept;                // RFC 6455's Sec-WebSocket-Accept
+    std::string protocol;              // the subprotocol for the 101
+    std::vector<std::string> offered;  // ws:// routes: subprotocols offered to the backend
+    std::string client_key;
+    std::string extensions;      // agreed with the backend and relayed to the client
+    std::string backend_fields;  // other fields of the backend's 101, for the client
+    bool deflate_offered = false;
+    uint64_t body_left = 0;  // of the backend's refusal
   };
 
   SessionHost& host_;
@@ -124,11 +134,11 @@ class Session : public TransportHandler, public PipelineEvents {
   State state_ = State::kHandshake;
   std::unique_ptr<Transport> client_;
   std::unique_ptr<Transport> backend_;
-  ConnInfo conn_;  // the client's, kept for the access log after its transport is gone
+  std::string peer_;  // the client's address, kept for the logs after its transport is gone
   Deadlines deadlines_;
   std::unique_ptr<Pipeline> pipeline_;  // from open() on
   Framing framing_ = Framing::kBinary;
-  std::unique_ptr<Hybi00Reply> hybi00_;
+  std::unique_ptr<Opening> opening_;
   bool over_limit_;
   bool client_closing_ = false;   // freeing the client once its output drains
   bool backend_closing_ = false;  // same for the backend
@@ -138,18 +148,9 @@ class Session : public TransportHandler, public PipelineEvents {
   int status_ = 0;
   CloseRecord close_;
   std::string path_;
-  std::string protocol_;
-  std::string accept_;  // Sec-WebSocket-Accept, kept until the 101 goes out
-  // ws:// routes only.
-  std::vector<std::string> offered_;  // subprotocols offered to the backend
-  std::string client_key_;
-  std::string extensions_;      // agreed with the backend and relayed to the client
-  std::string backend_fields_;  // other fields of the backend's 101, for the client
-  bool deflate_offered_ = false;
   bool client_close_seen_ = false;
   bool backend_close_seen_ = false;
   bool close_now_ = false;  // the close handshake is over: close both sides after the pipeline
-  uint64_t body_left_ = 0;  // of the backend's refusal
   timeval start_;
   uint64_t last_activity_ms_ = 0;  // on deadlines_' clock
   uint64_t bytes_in_ = 0;          // the client's, once its transport is gone

@@ -68,6 +68,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     reject(status, why);
     return;
   }
+  opening_ = std::make_unique<Opening>();
   size_t consumed = head_len;
   if (hybi00) {
     // key3 follows the head, in this read or a later one; until then there is nothing to do.
@@ -77,15 +78,15 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     if (evbuffer_copyout_from(in, &at, key3, sizeof key3) < static_cast<ev_ssize_t>(sizeof key3))
       return;
     consumed += kHybi00Key3;
-    hybi00_ = std::make_unique<Hybi00Reply>();
-    hybi00_challenge(legacy.n1, legacy.n2, key3, hybi00_->challenge);
-    hybi00_->origin.assign(up.origin.data(), up.origin.size());
-    hybi00_->location = hybi00_location(req, false);
+    opening_->hybi00 = true;
+    hybi00_challenge(legacy.n1, legacy.n2, key3, opening_->challenge);
+    opening_->origin.assign(up.origin.data(), up.origin.size());
+    opening_->location = hybi00_location(req, false);
   } else {
-    accept_ = websocket_accept(up.key);
+    opening_->accept = websocket_accept(up.key);
   }
-  protocol_ = std::string(route_->select_protocol(up.protocols, hybi00));
-  framing_ = route_->pipeline().framing(hybi00, protocol_);
+  opening_->protocol = std::string(route_->select_protocol(up.protocols, hybi00));
+  framing_ = route_->pipeline().framing(hybi00, opening_->protocol);
   const BackendAddr& target = route_->config().backend;
   if (target.kind == BackendAddr::Kind::kEcho) {
     evbuffer_drain(in, consumed);  // bytes pipelined after the head stay for the codec
@@ -115,19 +116,20 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
   if (route_->config().protocols.empty()) {
     // No list of our own: the backend chooses from the client's whole offer.
     for (std::string_view p : up.protocols) {
-      offered_.emplace_back(p);
-      offer += (offer.empty() ? "" : ", ") + offered_.back();
+      opening_->offered.emplace_back(p);
+      offer += (offer.empty() ? "" : ", ") + opening_->offered.back();
     }
-  } else if (!protocol_.empty()) {
-    offered_.push_back(protocol_);
-    offer = protocol_;
+  } else if (!opening_->protocol.empty()) {
+    opening_->offered.push_back(opening_->protocol);
+    offer = opening_->protocol;
   }
-  protocol_.clear();  // the backend's answer decides
+  opening_->protocol.clear();  // the backend's answer decides
   // A hybi-00 client has no key of its own: wsgate is the backend's RFC 6455 client.
-  client_key_ = hybi00_ ? new_websocket_key() : std::string(up.key);
-  deflate_offered_ = !hybi00_ && !deflate_offers(req).empty();
-  write_backend_request(backend_->output(), req, route_->config().backend, client_key_, offer,
-                        ClientInfo{conn_.peer_ip.c_str(), false}, route_->config().forwarded);
+  opening_->client_key = opening_->hybi00 ? new_websocket_key() : std::string(up.key);
+  opening_->deflate_offered = !opening_->hybi00 && !deflate_offers(req).empty();
+  write_backend_request(backend_->output(), req, route_->config().backend, opening_->client_key,
+                        offer, ClientInfo{client_->info().peer_ip.c_str(), false},
+                        route_->config().forwarded);
 }
 
 // The backend's answer to the upgrade: a valid 101 opens the session, anything else goes back
@@ -149,18 +151,19 @@ void Session::read_backend_answer() {
   }
   if (resp.status == http_status::kSwitching) {
     Switched sw;
-    std::vector<std::string_view> offered(offered_.begin(), offered_.end());
-    if (!check_switching(resp, client_key_, offered, deflate_offered_, sw, &why)) {
+    std::vector<std::string_view> offered(opening_->offered.begin(), opening_->offered.end());
+    if (!check_switching(resp, opening_->client_key, offered, opening_->deflate_offered, sw,
+                         &why)) {
       reject(http_status::kBadGateway, why);
       return;
     }
-    protocol_.assign(sw.protocol.data(), sw.protocol.size());
-    extensions_.assign(sw.extensions.data(), sw.extensions.size());
+    opening_->protocol.assign(sw.protocol.data(), sw.protocol.size());
+    opening_->extensions.assign(sw.extensions.data(), sw.extensions.size());
     // Set-Cookie and other end-to-end fields of the 101 go on to the client.
     evbuffer* fields = evbuffer_new();
     write_relayed_fields(fields, resp, true);
-    backend_fields_.resize(evbuffer_get_length(fields));
-    evbuffer_remove(fields, backend_fields_.data(), backend_fields_.size());
+    opening_->backend_fields.resize(evbuffer_get_length(fields));
+    evbuffer_remove(fields, opening_->backend_fields.data(), opening_->backend_fields.size());
     evbuffer_free(fields);
     evbuffer_drain(in, head);
     open();
@@ -169,18 +172,18 @@ void Session::read_backend_answer() {
   // Relay the refusal (401, 403, 404, 500 ...) with its body, then close.
   status_ = resp.status;
   WorkerCounters::add(host_.counters().backend_failures);
-  log_info("%s \"%s\": backend %s answered %d", conn_.peer.c_str(), path_.c_str(),
+  log_info("%s \"%s\": backend %s answered %d", peer_.c_str(), path_.c_str(),
            route_->config().backend.text.c_str(), resp.status);
   evbuffer* out = client_->output();
   evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp.status,
                       static_cast<int>(resp.reason.size()), resp.reason.data());
-  body_left_ = UINT64_MAX;
+  opening_->body_left = UINT64_MAX;
   if (const HeaderField* len = find_header(resp.headers, "Content-Length")) {
     std::string digits(len->value);
     char* end = nullptr;
     unsigned long long n = strtoull(digits.c_str(), &end, 10);
     if (!digits.empty() && *end == '\0' && isdigit(static_cast<unsigned char>(digits[0])))
-      body_left_ = n;
+      opening_->body_left = n;
   }
   write_relayed_fields(out, resp, false);
   evbuffer_add(out, "Connection: close\r\n\r\n", 21);
@@ -192,10 +195,10 @@ void Session::read_backend_answer() {
 // Moves the refusal's body to the client; done at Content-Length or the backend's EOF.
 void Session::pipe_error_body() {
   evbuffer* in = backend_->input();
-  size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, evbuffer_get_length(in)));
+  size_t n = static_cast<size_t>(std::min<uint64_t>(opening_->body_left, evbuffer_get_length(in)));
   move_bytes(in, client_->output(), n);
-  body_left_ -= n;
-  if (body_left_ == 0) {
+  opening_->body_left -= n;
+  if (opening_->body_left == 0) {
     free_backend();
     close_client();
   } else if (backed_up(client_)) {
@@ -209,8 +212,7 @@ void Session::reject(int status, const char* why) {
   WorkerCounters::add(host_.counters().rejected);
   if (status == http_status::kBadGateway || status == http_status::kGatewayTimeout)
     WorkerCounters::add(host_.counters().backend_failures);
-  log_info("%s \"%s\": %d %s: %s", conn_.peer.c_str(), path_.c_str(), status, http_reason(status),
-           why);
+  log_info("%s \"%s\": %d %s: %s", peer_.c_str(), path_.c_str(), status, http_reason(status), why);
   free_backend();
   state_ = State::kClosing;
   http_write_error(client_->output(), status, why);
@@ -222,20 +224,20 @@ void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
   WorkerCounters::add(host_.counters().upgraded);
-  bool hybi00 = hybi00_ != nullptr;
+  bool hybi00 = opening_->hybi00;
   if (hybi00) {
-    write_hybi00_switching(client_->output(), hybi00_->origin, hybi00_->location, protocol_,
-                           hybi00_->challenge, backend_fields_);
-    hybi00_.reset();
+    write_hybi00_switching(client_->output(), opening_->origin, opening_->location,
+                           opening_->protocol, opening_->challenge, opening_->backend_fields);
   } else {
-    write_switching(client_->output(), accept_, protocol_, extensions_, backend_fields_);
+    write_switching(client_->output(), opening_->accept, opening_->protocol, opening_->extensions,
+                    opening_->backend_fields);
   }
-  backend_fields_.clear();
-  accept_.clear();
-  pipeline_ = route_->pipeline().make(PipelineSpec{hybi00, framing_, !extensions_.empty()}, *this);
+  pipeline_ =
+      route_->pipeline().make(PipelineSpec{hybi00, framing_, !opening_->extensions.empty()}, *this);
+  opening_.reset();  // what the handshake needed is done with
   client_->set_read_limit(kInHigh);
   if (backend_) backend_->set_read_limit(kInHigh);
-  log_debug("%s \"%s\": open, route %s, backend %s", conn_.peer.c_str(), path_.c_str(),
+  log_debug("%s \"%s\": open, route %s, backend %s", peer_.c_str(), path_.c_str(),
             route_->name().c_str(), route_->config().backend.text.c_str());
   touch();
   deadlines_.clear(Deadlines::kHandshake);

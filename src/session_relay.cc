@@ -47,8 +47,8 @@ bool Session::after_pipeline(const Failure& f) {
 // did nothing wrong and hears 1001 (the backend) or 1011 (the client).
 void Session::fail(const Failure& f) {
   bool client = f.by == Side::kClient;
-  log_info("%s \"%s\": closing with %u: %s (%s data)", conn_.peer.c_str(), path_.c_str(), f.code,
-           f.why, client ? "client" : "backend");
+  log_info("%s \"%s\": closing with %u: %s (%s data)", peer_.c_str(), path_.c_str(), f.code, f.why,
+           client ? "client" : "backend");
   close_.note(f.code, f.why);
   close_both(client ? f.code : close_code::kInternalError, client ? close_code::kGoingAway : f.code,
              f.why);

@@ -10,6 +10,11 @@ bool Transport::congested() const {
   return evbuffer_get_length(const_cast<Transport*>(this)->output()) > kOutHigh;
 }
 
+const ConnInfo& Transport::info() const {
+  static const ConnInfo kNone;
+  return info_ ? *info_ : kNone;
+}
+
 std::string format_address(const sockaddr* addr, std::string* ip) {
   char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
   socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);

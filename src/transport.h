@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 struct evbuffer;
@@ -67,13 +68,15 @@ class Transport {
 
   // True while the output holds more than the peer should be sent ahead.
   bool congested() const;
-  const ConnInfo& info() const { return info_; }
+  // Empty for an outgoing connection.
+  const ConnInfo& info() const;
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
  protected:
   TransportHandler* handler_ = nullptr;
-  ConnInfo info_;
+  // Only accepted sockets have one: a backend connection does not pay for it.
+  std::unique_ptr<ConnInfo> info_;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
 };

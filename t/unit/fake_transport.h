@@ -18,9 +18,10 @@ class FakeTransport final : public Transport {
   // `gone` is set when the session frees this transport.
   explicit FakeTransport(bool* gone = nullptr)
       : in_(evbuffer_new()), out_(evbuffer_new()), gone_(gone) {
-    info_.peer = "192.0.2.7:40000";
-    info_.peer_ip = "192.0.2.7";
-    info_.local = "198.51.100.1:443";
+    info_ = std::make_unique<ConnInfo>();
+    info_->peer = "192.0.2.7:40000";
+    info_->peer_ip = "192.0.2.7";
+    info_->local = "198.51.100.1:443";
   }
   ~FakeTransport() override {
     if (gone_) *gone_ = true;
