@@ -1,24 +1,12 @@
 #include "session.h"
 
-#include <netdb.h>
-#include <string.h>
-#include <sys/socket.h>
-
-#include <algorithm>
-#include <cctype>
-#include <cstdlib>
-
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "backend.h"
-#include "buffer.h"
-#include "frame.h"
 #include "handshake.h"
 #include "http.h"
 #include "hybi00.h"
 #include "log.h"
-#include "proxy.h"
 #include "route.h"
 #include "runtime.h"
 #include "session_host.h"
