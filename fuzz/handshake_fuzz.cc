@@ -1,7 +1,8 @@
 // Fuzzes the upgrade request parser and checks through the same path the session uses, for
-// RFC 6455 and hybi-00 requests.
+// RFC 6455 and hybi-00 requests; the search for the head's end also fed in pieces.
 #include <event2/buffer.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -9,11 +10,40 @@
 #include "handshake.h"
 #include "hybi00.h"
 
+namespace {
+
+// Feeds the input in pieces to the resumed search, as a session reads it: after each piece the
+// answer must be the one-shot answer for the bytes so far, which `head` (the whole input's)
+// determines.
+void check_resumed(const uint8_t* data, size_t size, long head) {
+  size_t chunk = size % 13 + 1;
+  bool chains = size & 16;  // each piece in a chain of its own, or copied into the last one
+  evbuffer* in = evbuffer_new();
+  evbuffer* piece = evbuffer_new();
+  size_t scanned = 0;
+  for (size_t at = 0; at < size;) {
+    size_t n = std::min(chunk, size - at);
+    evbuffer_add(chains ? piece : in, data + at, n);
+    if (chains) evbuffer_add_buffer(in, piece);
+    at += n;
+    long want = head > 0   ? (at >= static_cast<size_t>(head) ? head : 0)
+                : head < 0 ? (at >= kMaxRequestHead ? -1 : 0)
+                           : 0;
+    if (find_request_head(in, scanned) != want) abort();
+    if (scanned > at) abort();
+  }
+  evbuffer_free(piece);
+  evbuffer_free(in);
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   evbuffer* in = evbuffer_new();
   evbuffer_add(in, data, size);
   long head = find_request_head(in);
   if (head > static_cast<long>(kMaxRequestHead)) abort();
+  check_resumed(data, size, head);
   if (head > 0) {
     const char* raw = reinterpret_cast<const char*>(evbuffer_pullup(in, head));
     Request req;

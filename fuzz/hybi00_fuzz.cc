@@ -1,6 +1,7 @@
-// Fuzzes the hybi-00 frame decoder fed in chunk sizes chosen by the input itself, with a sink
-// that blocks on an input-chosen schedule. Every text message it delivers is then encoded
-// again and decoded by a fresh codec, which must give the same messages back.
+// Fuzzes the hybi-00 frame decoder fed in chunk sizes chosen by the input itself (copied into
+// one chain or linked as chains of their own), with a sink that blocks on an input-chosen
+// schedule. Every text message it delivers is then encoded again and decoded by a fresh codec,
+// which must give the same messages back.
 #include <event2/buffer.h>
 
 #include <cstdint>
@@ -58,6 +59,7 @@ class CheckingSink : public MessageSink {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
   size_t chunk = data[0] % 32 + 1;
+  bool chains = data[0] & 0x20;  // each piece a chain of its own, or copied into the last one
   uint64_t max_message = (data[1] % 8 + 1) * 64;
   uint8_t block_schedule = data[2];
   data += 3;
@@ -66,11 +68,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckingSink sink;
   sink.max_ = max_message;
   evbuffer* in = evbuffer_new();
+  evbuffer* piece = evbuffer_new();
   size_t fed = 0;
   bool failed = false;
   for (unsigned call = 0; fed < size; call++) {
     size_t n = std::min(chunk, size - fed);
-    evbuffer_add(in, data + fed, n);
+    evbuffer_add(chains ? piece : in, data + fed, n);
+    if (chains) evbuffer_add_buffer(in, piece);
     fed += n;
     sink.block_ = (block_schedule >> (call % 8)) & 1;
     DecodeError err = codec.decode(in, sink);
@@ -122,6 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   evbuffer_free(payload);
   evbuffer_free(wire);
+  evbuffer_free(piece);
   evbuffer_free(in);
   return 0;
 }

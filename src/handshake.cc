@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include <event2/buffer.h>
@@ -75,13 +76,30 @@ size_t Request::count(std::string_view name) const {
   return n;
 }
 
-long find_request_head(evbuffer* in, size_t cap) {
-  evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, nullptr);
-  if (end.pos >= 0) {
-    size_t len = static_cast<size_t>(end.pos) + 4;
-    return len <= cap ? static_cast<long>(len) : -1;
+// Searches only the bytes a terminator could end in that the last call did not see, and only
+// the first `cap` bytes: a head beyond them is refused whatever follows.
+long find_request_head(evbuffer* in, size_t& scanned, size_t cap) {
+  size_t len = evbuffer_get_length(in);
+  size_t limit = std::min(len, cap);
+  if (scanned > limit) scanned = 0;  // not this buffer's state: start over
+  // The first `scanned` bytes hold no whole CRLFCRLF; one may end just past them.
+  size_t from = scanned > 3 ? scanned - 3 : 0;
+  evbuffer_ptr start, end;
+  evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
+  if (len > limit) evbuffer_ptr_set(in, &end, limit, EVBUFFER_PTR_SET);
+  evbuffer_ptr at = evbuffer_search_range(in, "\r\n\r\n", 4, &start, len > limit ? &end : nullptr);
+  if (at.pos >= 0) {
+    scanned = static_cast<size_t>(at.pos) + 3;  // found again at once if called again
+    return at.pos + 4;
   }
-  return evbuffer_get_length(in) >= cap ? -1 : 0;
+  scanned = limit;
+  return len >= cap ? -1 : 0;
+}
+
+// The one-shot form, kept for callers without state.
+long find_request_head(evbuffer* in) {
+  size_t scanned = 0;
+  return find_request_head(in, scanned);
 }
 
 int parse_fields(std::string_view rest, std::vector<HeaderField>& out, const char** why) {

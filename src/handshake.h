@@ -45,8 +45,13 @@ std::string_view trim_ows(std::string_view s);
 const HeaderField* find_header(const std::vector<HeaderField>& fields, std::string_view name);
 // Parses header lines up to the blank line. Returns 0, or 400/431 and `why`.
 int parse_fields(std::string_view lines, std::vector<HeaderField>& out, const char** why);
-// Length of the request head in `in` including the blank line; 0 if incomplete, -1 if over the cap.
-long find_request_head(evbuffer* in, size_t cap = kMaxRequestHead);
+// Length of the request head in `in` including the blank line; 0 if incomplete, -1 if over the
+// cap. `scanned` is the caller's state between reads of one buffer: the search resumes where the
+// last one stopped, so a head trickled in byte by byte costs linear time. Start it at 0, and
+// set it to 0 again whenever bytes are drained from the front of `in`.
+long find_request_head(evbuffer* in, size_t& scanned, size_t cap = kMaxRequestHead);
+// The same from byte 0 every time: for one-shot callers.
+long find_request_head(evbuffer* in);
 // Parses the request line and header fields. Returns 0, or an HTTP status and `why`.
 int parse_request(std::string_view head, Request& req, const char** why);
 // Checks Upgrade: websocket and Connection: upgrade, which every version needs. Returns 0, or

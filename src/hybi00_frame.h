@@ -22,13 +22,20 @@ class Hybi00Codec : public Codec {
   bool has_pings() const override { return false; }
 
  private:
-  enum class State { kType, kLength, kText, kSkipText, kSkipLength, kClosed };
+  // kCloseLength is the length of a 0xFF frame, which closes when it is 0.
+  enum class State : uint8_t {
+    kType,
+    kLength,
+    kCloseLength,
+    kText,
+    kSkipText,
+    kSkipLength,
+    kClosed
+  };
   uint64_t max_message_;
-  State state_ = State::kType;
-  uint8_t type_ = 0;
-  uint64_t len_ = 0;      // of the frame under way
-  bool started_ = false;  // a piece of the current text frame went to the sink
+  uint64_t len_ = 0;  // of the frame under way; in a text frame, > 0 once a piece went out
   Utf8Validator utf8_;
+  State state_ = State::kType;
   bool out_in_frame_ = false;  // we wrote 0x00 and not yet the 0xFF
   bool out_closed_ = false;
 };

@@ -441,8 +441,9 @@ TEST(FindRequestHead, TerminatorAtAndBeyondCap) {
   // Smaller caps work the same way.
   Buf c;
   c.add("GET / HTTP/1.1\r\n\r\n");
-  EXPECT_EQ(find_request_head(c, 18), 18);
-  EXPECT_EQ(find_request_head(c, 17), -1);
+  size_t s18 = 0, s17 = 0;
+  EXPECT_EQ(find_request_head(c, s18, 18), 18);
+  EXPECT_EQ(find_request_head(c, s17, 17), -1);
 }
 
 // ---- write_switching ----

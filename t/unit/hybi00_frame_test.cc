@@ -10,47 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "hybi00_wire.h"
 #include "test_buffer.h"
 #include "test_sink.h"
 
 namespace {
-
-std::string bytes(std::initializer_list<int> b) {
-  std::string s;
-  for (int c : b) s.push_back(static_cast<char>(c));
-  return s;
-}
-
-// A text frame: 0x00 <payload> 0xFF.
-std::string text_frame(const std::string& payload) {
-  return std::string(1, '\0') + payload + "\xFF";
-}
-
-// A frame of `type` (high bit set) with a base-128 length and `payload`.
-std::string length_frame(uint8_t type, const std::string& payload) {
-  std::string len;
-  uint64_t n = payload.size();
-  len.insert(len.begin(), static_cast<char>(n & 0x7F));
-  for (n >>= 7; n > 0; n >>= 7) len.insert(len.begin(), static_cast<char>(0x80 | (n & 0x7F)));
-  return std::string(1, static_cast<char>(type)) + len + payload;
-}
-
-const std::string kClose = bytes({0xFF, 0x00});
-
-// Feeds `wire` cut at the given offsets (ascending), decoding after each piece.
-DecodeError feed_cuts(Hybi00Codec& c, RecordingSink& sink, Buf& in, const std::string& wire,
-                      const std::vector<size_t>& cuts) {
-  size_t at = 0;
-  std::vector<size_t> ends = cuts;
-  ends.push_back(wire.size());
-  for (size_t end : ends) {
-    in.add(wire.substr(at, end - at));
-    at = end;
-    DecodeError err = c.decode(in, sink);
-    if (err.code) return err;
-  }
-  return {};
-}
 
 // ---- Text frames ----
 
@@ -130,85 +94,6 @@ TEST(Hybi00Decode, PiecesReportFirstAndFin) {
     EXPECT_EQ(sink.events[i].fin, want[i].fin);
     EXPECT_EQ(sink.events[i].opcode, kOpText);
   }
-  EXPECT_EQ(in.size(), 0u);
-}
-
-// ---- Every split ----
-
-// A stream with every kind of frame, then the closing frame and bytes that must be ignored.
-std::string mixed_stream() {
-  return text_frame("hi") + text_frame("") + bytes({0x01}) + std::string("skip\0me", 7) + "\xFF" +
-         length_frame(0x80, "len") + length_frame(0x81, std::string(130, 'L')) +
-         text_frame("\xE2\x82\xAC\xF0\x9F\x98\x80") + length_frame(0xFF, "ff") +
-         bytes({0x7F, 0xFF}) + text_frame("end") + kClose + text_frame("late") + "\xC0garbage";
-}
-
-const std::vector<std::string> kMixedMessages = {"hi", "", "\xE2\x82\xAC\xF0\x9F\x98\x80", "end"};
-
-void expect_mixed(const RecordingSink& sink) {
-  EXPECT_EQ(sink.texts(), kMixedMessages);
-  auto ctl = sink.controls();
-  ASSERT_EQ(ctl.size(), 1u);
-  EXPECT_EQ(ctl[0].kind, Event::kClose);
-  EXPECT_EQ(ctl[0].code, close_code::kNoStatus);
-  EXPECT_EQ(ctl[0].data, "");
-  EXPECT_EQ(sink.events.back().kind, Event::kClose) << "nothing after the close";
-}
-
-TEST(Hybi00Decode, MixedStreamOneByteAtATime) {
-  std::string wire = mixed_stream();
-  Hybi00Codec c(1 << 20);
-  RecordingSink sink;
-  Buf in;
-  ASSERT_EQ(feed(c, sink, in, wire, 1).code, 0);
-  expect_mixed(sink);
-  EXPECT_EQ(in.size(), 0u);
-}
-
-TEST(Hybi00Decode, MixedStreamEveryTwoWaySplit) {
-  std::string wire = mixed_stream();
-  for (size_t cut = 0; cut <= wire.size(); cut++) {
-    SCOPED_TRACE("cut at " + std::to_string(cut));
-    Hybi00Codec c(1 << 20);
-    RecordingSink sink;
-    Buf in;
-    ASSERT_EQ(feed_cuts(c, sink, in, wire, {cut}).code, 0);
-    expect_mixed(sink);
-    EXPECT_EQ(in.size(), 0u);
-  }
-}
-
-TEST(Hybi00Decode, ShortStreamEveryThreeWaySplit) {
-  std::string wire = text_frame("a\xC3\xA9") + bytes({0x05, 'x', 0xFF}) + length_frame(0x80, "zz") +
-                     text_frame("b") + kClose + "tail";
-  for (size_t i = 0; i <= wire.size(); i++) {
-    for (size_t j = i; j <= wire.size(); j++) {
-      SCOPED_TRACE(std::to_string(i) + "," + std::to_string(j));
-      Hybi00Codec c(1 << 20);
-      RecordingSink sink;
-      Buf in;
-      ASSERT_EQ(feed_cuts(c, sink, in, wire, {i, j}).code, 0);
-      EXPECT_EQ(sink.texts(), (std::vector<std::string>{"a\xC3\xA9", "b"}));
-      ASSERT_EQ(sink.controls().size(), 1u);
-      EXPECT_EQ(sink.controls()[0].code, close_code::kNoStatus);
-    }
-  }
-}
-
-TEST(Hybi00Decode, InputSpreadOverManyBufferChains) {
-  std::string payload;
-  for (int i = 0; i < 40; i++) payload += "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";
-  std::string wire = text_frame(payload) + text_frame("next");
-  Hybi00Codec c(1 << 20);
-  RecordingSink sink;
-  Buf in;
-  for (char ch : wire) {
-    Buf one;
-    evbuffer_add(one, &ch, 1);
-    evbuffer_add_buffer(in, one);
-  }
-  ASSERT_EQ(c.decode(in, sink).code, 0);
-  EXPECT_EQ(sink.texts(), (std::vector<std::string>{payload, "next"}));
   EXPECT_EQ(in.size(), 0u);
 }
 
