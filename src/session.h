@@ -125,7 +125,8 @@ class Session : public TransportHandler, public PipelineEvents {
     std::string extensions;      // agreed with the backend and relayed to the client
     std::string backend_fields;  // other fields of the backend's 101, for the client
     bool deflate_offered = false;
-    uint64_t body_left = 0;  // of the backend's refusal
+    uint64_t body_left = 0;     // of the backend's refusal
+    size_t answer_scanned = 0;  // find_request_head's progress in the backend's answer
   };
 
   SessionHost& host_;
@@ -153,6 +154,8 @@ class Session : public TransportHandler, public PipelineEvents {
   bool close_now_ = false;  // the close handshake is over: close both sides after the pipeline
   timeval start_;
   uint64_t last_activity_ms_ = 0;  // on deadlines_' clock
+  size_t head_scanned_ = 0;        // find_request_head's progress in the client's request
+  size_t answer_scanned_ = 0;      // and in the backend's answer
   uint64_t bytes_in_ = 0;          // the client's, once its transport is gone
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;

@@ -21,7 +21,7 @@
 
 void Session::read_handshake() {
   evbuffer* in = client_->input();
-  long head = find_request_head(in);
+  long head = find_request_head(in, head_scanned_);
   if (head == 0) return;
   if (head < 0) {
     reject(http_status::kHeadersTooLarge, "request line and headers exceed 8 KiB");
@@ -136,7 +136,7 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
 // to the client as it came.
 void Session::read_backend_answer() {
   evbuffer* in = backend_->input();
-  long head = find_request_head(in);
+  long head = find_request_head(in, opening_->answer_scanned);
   if (head == 0) return;
   if (head < 0) {
     reject(http_status::kBadGateway, "backend's response head exceeds 8 KiB");
