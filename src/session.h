@@ -155,7 +155,6 @@ class Session : public TransportHandler, public PipelineEvents {
   timeval start_;
   uint64_t last_activity_ms_ = 0;  // on deadlines_' clock
   size_t head_scanned_ = 0;        // find_request_head's progress in the client's request
-  size_t answer_scanned_ = 0;      // and in the backend's answer
   uint64_t bytes_in_ = 0;          // the client's, once its transport is gone
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
