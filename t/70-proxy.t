@@ -532,6 +532,9 @@ my @upgrade = ('Upgrade: websocket', 'Connection: Upgrade, X-Hop',
   is($reason, 'bye', 'with its reason');
   send_all($s, client_frame(8, close_payload(4001)));
   ok(tcp_closed($s, $buf), 'the closing handshake completes');
+  # A client closes its end once it has the server's FIN; wsgate would otherwise wait
+  # kCloseWaitMs (5 s) for it, as long as the wait for the log line below.
+  close $s;
   my $ev = $py->event('closed', $path);
   is($ev && $ev->{code}, 4001, 'the backend received the client\'s close answer');
   ok(wait_for(5, sub { $gw->log_text =~ m{"/root/bye" route=root .*status=101 .*close=4001 } }),
