@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <vector>
 
 #include <event2/buffer.h>
 #include <event2/dns.h>
@@ -28,26 +29,55 @@ constexpr uint32_t kMinRead = 4096 - kChainHeader;
 constexpr uint32_t kMaxRead = 256 * 1024 - kChainHeader;
 // Most read from one socket in one wake-up, so that one busy peer cannot starve the others.
 constexpr size_t kReadBudget = 512 * 1024;
+// Empty evbuffers kept by each thread: a socket holds one only while it has bytes in it, so an
+// idle connection carries none, and a busy one takes and gives them back without a malloc.
+constexpr size_t kPoolMax = 256;
+
+struct BufferPool {
+  ~BufferPool() {
+    for (evbuffer* b : free) evbuffer_free(b);
+  }
+  std::vector<evbuffer*> free;
+};
+thread_local BufferPool t_pool;
+
+evbuffer* take_buffer() {
+  if (t_pool.free.empty()) {
+    evbuffer* b = evbuffer_new();
+    if (!b) fatalx("out of memory for a connection's buffer");
+    return b;
+  }
+  evbuffer* b = t_pool.free.back();
+  t_pool.free.pop_back();
+  return b;
+}
+
+void give_buffer(evbuffer* b) {
+  if (t_pool.free.size() < kPoolMax)
+    t_pool.free.push_back(b);
+  else
+    evbuffer_free(b);
+}
+
+size_t length(evbuffer* b) {
+  return b ? evbuffer_get_length(b) : 0;
+}
 
 }  // namespace
 
 PlainTransport::PlainTransport(event_base* base, int fd, const sockaddr* peer)
-    : base_(base), in_(evbuffer_new()), out_(evbuffer_new()), read_size_(kMinRead) {
+    : base_(base), read_size_(kMinRead) {
   info_ = std::make_unique<ConnInfo>();
   info_->peer = format_address(peer, &info_->peer_ip);
   sockaddr_storage local;
   socklen_t len = sizeof local;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
     info_->local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
-  if (!in_ || !out_) fatalx("out of memory for a new connection");
   use_fd(fd);
   update_read();
 }
 
-PlainTransport::PlainTransport(event_base* base)
-    : base_(base), in_(evbuffer_new()), out_(evbuffer_new()), read_size_(kMinRead) {
-  if (!in_ || !out_) fatalx("out of memory for a new connection");
-}
+PlainTransport::PlainTransport(event_base* base) : base_(base), read_size_(kMinRead) {}
 
 PlainTransport::~PlainTransport() {
   // A cancelled lookup still calls back, with EVUTIL_EAI_CANCEL and nothing else to touch.
@@ -55,8 +85,13 @@ PlainTransport::~PlainTransport() {
   if (read_ev_) event_free(read_ev_);
   if (write_ev_) event_free(write_ev_);
   if (fd_ >= 0) close(fd_);
-  evbuffer_free(in_);
-  evbuffer_free(out_);
+  // Bytes still in a buffer go with it; only empty ones go back to the pool.
+  for (evbuffer* b : {in_, out_}) {
+    if (b && evbuffer_get_length(b))
+      evbuffer_free(b);
+    else if (b)
+      give_buffer(b);
+  }
 }
 
 // Binds the events to a socket that is now ours.
@@ -176,7 +211,7 @@ void PlainTransport::on_read(int, short, void* ctx) {
 void PlainTransport::read_some() {
   size_t total = 0;
   for (;;) {
-    size_t have = evbuffer_get_length(in_);
+    size_t have = evbuffer_get_length(input());
     if (have >= read_limit_) break;
     size_t want = std::min<size_t>({read_size_, read_limit_ - have, kReadBudget - total});
     evbuffer_iovec v[2];
@@ -222,6 +257,7 @@ void PlainTransport::read_some() {
   if (total && total < read_size_ / 4 && read_size_ > kMinRead)
     read_size_ = (read_size_ + kChainHeader) / 2 - kChainHeader;
   update_read();
+  if (!total) release_empty();
   if (total && handler_) handler_->on_readable(*this);  // may free this: nothing after it
 }
 
@@ -235,12 +271,13 @@ void PlainTransport::on_write(int, short what, void* ctx) {
   } else if (t->fd_ >= 0 && !t->failed_) {
     t->write_some();
   }
+  t->release_empty();
   t->deliver();
 }
 
 // Writes what the kernel takes; notes a drain below kOutLow and, when asked, half-closes.
 void PlainTransport::write_some() {
-  size_t len = evbuffer_get_length(out_);
+  size_t len = length(out_);
   if (len > kOutHigh) congested_ = true;
   if (len) {
     int n = evbuffer_write(out_, fd_);
@@ -263,7 +300,39 @@ void PlainTransport::write_some() {
   arm_write(len > 0);
 }
 
+evbuffer* PlainTransport::input() {
+  if (!in_) in_ = take_buffer();
+  return in_;
+}
+
+evbuffer* PlainTransport::output() {
+  if (!out_) out_ = take_buffer();
+  return out_;
+}
+
+bool PlainTransport::congested() const {
+  return length(out_) > kOutHigh;
+}
+
+// Gives empty buffers back to the pool. Only where no caller can hold one: at the end of the
+// owner's callback (flush) and in our own event callbacks.
+void PlainTransport::release_empty() {
+  if (in_ && !evbuffer_get_length(in_)) {
+    give_buffer(in_);
+    in_ = nullptr;
+  }
+  if (out_ && !evbuffer_get_length(out_)) {
+    give_buffer(out_);
+    out_ = nullptr;
+  }
+}
+
 void PlainTransport::flush() {
+  flush_now();
+  release_empty();
+}
+
+void PlainTransport::flush_now() {
   if (fd_ < 0 || connecting_ || failed_) return;
   update_read();
   if (write_armed_) return;  // the socket is full; the write event takes it from here
@@ -289,13 +358,13 @@ void PlainTransport::shutdown_write(int timeout_sec) {
     write_armed_ = false;  // re-armed with the timeout
     arm_write(true);
   }
-  flush();
+  flush_now();
 }
 
 // Watches for readability only while the owner wants bytes and the input has room.
 void PlainTransport::update_read() {
-  bool want = reading_ && !eof_ && !failed_ && !connecting_ && fd_ >= 0 &&
-              evbuffer_get_length(in_) < read_limit_;
+  bool want =
+      reading_ && !eof_ && !failed_ && !connecting_ && fd_ >= 0 && length(in_) < read_limit_;
   if (want == read_armed_) return;
   read_armed_ = want;
   if (want)

@@ -28,9 +28,10 @@ class PlainTransport final : public Transport {
   // False, with err, when it cannot even start.
   bool connect(const BackendAddr& addr, evdns_base* dns, std::string& err);
 
-  evbuffer* input() override { return in_; }
-  evbuffer* output() override { return out_; }
+  evbuffer* input() override;
+  evbuffer* output() override;
   void flush() override;
+  bool congested() const override;
   void set_reading(bool on) override;
   void set_read_limit(size_t bytes) override;
   void shutdown_write(int timeout_sec) override;
@@ -55,6 +56,8 @@ class PlainTransport final : public Transport {
   void start_connect(const sockaddr* sa, socklen_t len);
   void finish_connect();
   void read_some();
+  void flush_now();
+  void release_empty();
   void write_some();
   void update_read();
   void arm_write(bool on);
@@ -64,8 +67,8 @@ class PlainTransport final : public Transport {
 
   event_base* base_;
   int fd_ = -1;
-  evbuffer* in_;
-  evbuffer* out_;
+  evbuffer* in_ = nullptr;  // from the thread's pool while it holds bytes
+  evbuffer* out_ = nullptr;
   event* read_ev_ = nullptr;
   event* write_ev_ = nullptr;  // only while needed; also delivers the deferred notifications
   evdns_getaddrinfo_request* dns_req_ = nullptr;

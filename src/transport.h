@@ -67,7 +67,7 @@ class Transport {
   virtual std::string error() const = 0;
 
   // True while the output holds more than the peer should be sent ahead.
-  bool congested() const;
+  virtual bool congested() const;
   // Empty for an outgoing connection.
   const ConnInfo& info() const;
   uint64_t bytes_read() const { return bytes_read_; }
