@@ -139,8 +139,29 @@ int handle_pair(void* user, const char* /*section*/, const char* name, const cha
   if (p.route) p.route_keys.back().emplace(key, p.line);
   Section s{p.config, p.route};
   std::string err;
-  if (!set_option(*opt, s, trim(value), err)) p.error(p.line, err);
+  if (!set_option(*opt, s, trim(value), err)) {
+    p.error(p.line, err);
+  } else if (key == "listen") {
+    p.config->listen.back().line = p.line;
+  } else if (key == "tls_cert" || (key == "tls_key" && !p.config->tls_line)) {
+    p.config->tls_line = p.line;
+  }
   return 1;
+}
+
+// A tls listener needs both tls_cert and tls_key; one without the other is a mistake too.
+void check_tls(Parser& p) {
+  const Config& c = *p.config;
+  for (const ListenAddr& a : c.listen)
+    if (a.tls && (c.tls_cert.empty() || c.tls_key.empty())) {
+      p.error(a.line, "listen " + a.text +
+                          " tls needs a certificate; set tls_cert = CHAIN.pem and tls_key = "
+                          "KEY.pem in [server], or drop tls");
+      return;
+    }
+  if (c.tls_cert.empty() != c.tls_key.empty())
+    p.error(c.tls_line, std::string("tls_cert and tls_key go together; set ") +
+                            (c.tls_cert.empty() ? "tls_cert" : "tls_key") + " as well");
 }
 
 // Whole-file checks once every line is read, and [server] values for what routes left unset.
@@ -150,6 +171,7 @@ void finish(Parser& p) {
   std::string err;
   const Option* listen = find_option("listen", ConfigScope::kServer);
   if (c.listen.empty()) set_option(*listen, server, listen->info.default_text, err);
+  check_tls(p);
   if (c.routes.empty())
     p.error(p.line ? p.line : 1, "no routes; add a [route NAME] section with path and backend");
   std::map<std::string, int> paths;

@@ -20,9 +20,11 @@ struct Limits {
 };
 
 struct ListenAddr {
-  std::string text;
+  std::string text;  // the address as written, without " tls"
   sockaddr_storage addr;
   int addrlen = 0;
+  bool tls = false;  // clients speak TLS here (tls_cert, tls_key)
+  int line = 0;      // of the listen key, for errors; 0 for the default
 };
 
 struct BackendAddr {
@@ -61,6 +63,9 @@ struct Config {
   std::string error_log = "stderr";
   std::string access_log = "stderr";
   uint64_t max_connections = 10000;
+  std::string tls_cert;  // PEM chain, leaf first, for tls listeners
+  std::string tls_key;   // PEM private key of the leaf
+  int tls_line = 0;      // of tls_cert (or tls_key), for errors about the pair
   Limits limits;
   std::vector<RouteConfig> routes;
 };
@@ -77,7 +82,7 @@ enum class ConfigType {
   kEnum,      // one word of `choices`
   kString,    // any text
   kList,      // comma-separated items
-  kAddress,   // IPv4:PORT or [IPv6]:PORT
+  kAddress,   // IPv4:PORT or [IPv6]:PORT, optionally followed by tls
   kBackend,   // tcp://, unix:, ws://, wss:// or echo
 };
 

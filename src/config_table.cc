@@ -100,7 +100,7 @@ using T = ConfigType;
 // {{name, scope, type, repeatable, default, min, max, enum words, hint, doc}, member, check}
 const std::vector<Option> kOptions = {
     {{"listen", S::kServer, T::kAddress, true, "127.0.0.1:8080", 0, kAny, nullptr, nullptr,
-      "an address to accept clients on; repeat the key for more"},
+      "an address to accept clients on, with tls after it for TLS; repeat the key for more"},
      &Config::listen,
      nullptr},
     {{"workers", S::kServer, T::kNumber, false, "1", 1, 256, nullptr, "auto",
@@ -122,6 +122,14 @@ const std::vector<Option> kOptions = {
     {{"max_connections", S::kServer, T::kNumber, false, "10000", 1, 10000000, nullptr, nullptr,
       "the most client connections open at once, over all workers"},
      &Config::max_connections,
+     nullptr},
+    {{"tls_cert", S::kServer, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
+      "tls listeners: the PEM certificate chain, leaf first"},
+     &Config::tls_cert,
+     nullptr},
+    {{"tls_key", S::kServer, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
+      "tls listeners: the PEM private key of the certificate"},
+     &Config::tls_key,
      nullptr},
     {{"handshake_timeout", S::kBoth, T::kDuration, false, "10s", 1, kAny, nullptr, nullptr,
       "time allowed for the opening handshake, the backend's part included"},
@@ -351,8 +359,22 @@ bool set_list(const Option& o, Section& s, const std::string& v, std::string& er
   return true;
 }
 
-// kAddress: a numeric IP and a port, not given twice; a repeatable key adds one more.
-bool set_address(const Option& o, Section& s, const std::string& v, std::string& err) {
+// kAddress: a numeric IP and a port, then optionally "tls"; not given twice; a repeatable key
+// adds one more.
+bool set_address(const Option& o, Section& s, const std::string& value, std::string& err) {
+  std::string v = value;
+  bool tls = false;
+  size_t blank = v.find_first_of(" \t");
+  if (blank != std::string::npos) {
+    std::string word = trim(v.substr(blank));
+    if (word != "tls") {
+      err = std::string("unknown word \"") + word + "\" after the " + o.info.name +
+            " address; the only one allowed is tls, e.g. 0.0.0.0:443 tls";
+      return false;
+    }
+    v.resize(blank);
+    tls = true;
+  }
   ListenAddr a;
   if (!parse_listen_address(v, a)) {
     err = std::string("bad ") + o.info.name + " address \"" + v +
@@ -367,6 +389,7 @@ bool set_address(const Option& o, Section& s, const std::string& v, std::string&
       err = std::string(o.info.name) + " address " + v + " is given twice; remove one";
       return false;
     }
+  a.tls = tls;
   list->push_back(a);
   return true;
 }
@@ -425,7 +448,8 @@ bool format_option(const Option& o, const Config* c, const RouteConfig* r, std::
       return false;
     case T::kAddress:
       if (const auto* l = member<const std::vector<ListenAddr>>(f, c, r))
-        return out = join(*l, [](const ListenAddr& a) { return a.text; }), true;
+        return out = join(*l, [](const ListenAddr& a) { return a.text + (a.tls ? " tls" : ""); }),
+               true;
       return false;
     case T::kBackend:
       if (const BackendAddr* b = member<const BackendAddr>(f, c, r)) return out = b->text, true;

@@ -8,13 +8,22 @@
 
 #include "config.h"
 #include "route.h"
+#include "tls.h"
+
+// Frees the server TLS context with the Runtime.
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const;
+};
 
 struct Runtime {
   Config config;
   Router router;
+  // For tls listeners; null when there are none.
+  std::unique_ptr<SSL_CTX, SslCtxFree> server_tls;
 };
 
 // Compiles a checked config into a Runtime. Null, with one "FILE:LINE: message" per
-// failure in errors, if it cannot be built (e.g. a route's CA file is gone); never exits.
+// failure in errors, if it cannot be built (e.g. a route's CA file is gone, or the
+// listeners' certificate and key do not load); never exits.
 std::shared_ptr<const Runtime> build_runtime(const Config& config,
                                              std::vector<std::string>& errors);

@@ -14,6 +14,24 @@ bool is_ip_literal(const std::string& host) {
          evutil_inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
+// ALPN: a WebSocket upgrade is HTTP/1.1, so that is the one protocol to pick.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
+  static const unsigned char kHttp11[] = "\x08http/1.1";
+  unsigned char* sel = nullptr;
+  if (SSL_select_next_proto(&sel, outlen, kHttp11, sizeof kHttp11 - 1, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// Forward secrecy and AEAD only for TLS 1.2; 1.3 keeps OpenSSL's default suites.
+constexpr char kCiphers12[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 }  // namespace
 
 std::string tls_error() {
@@ -61,4 +79,36 @@ SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify) {
       SSL_set1_host(ssl, host.c_str());
   }
   return ssl;
+}
+
+SSL_CTX* tls_server_context(const std::string& cert, const std::string& key, std::string& err) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) {
+    err = "cannot create a TLS context: " + tls_error();
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_cipher_list(ctx, kCiphers12);
+  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+    err = "cannot load the certificate chain " + cert + ": " + tls_error() +
+          "; tls_cert must be a readable PEM file, leaf certificate first";
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL checks the pair as it loads the key; a mismatch deserves its own words.
+    bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    err = mismatch ? "the private key " + key + " does not match the certificate " + cert + ": " +
+                         tls_error() + "; set tls_key to the key of the leaf certificate"
+                   : "cannot load the private key " + key + ": " + tls_error() +
+                         "; tls_key must be a readable, unencrypted PEM key";
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    err = "the private key " + key + " does not match the certificate " + cert + ": " +
+          tls_error() + "; set tls_key to the key of the leaf certificate";
+  } else {
+    return ctx;
+  }
+  SSL_CTX_free(ctx);
+  return nullptr;
 }

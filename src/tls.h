@@ -1,4 +1,5 @@
-// TLS toward wss:// backends: contexts built once per route, sessions per connection.
+// TLS toward wss:// backends (contexts built once per route, sessions per connection) and for
+// clients on tls listeners (one server context).
 #pragma once
 
 #include <string>
@@ -11,5 +12,9 @@ typedef struct ssl_st SSL;
 SSL_CTX* tls_client_context(bool verify, const std::string& ca_file, std::string& err);
 // A session for one connection to `host`: SNI, and with `verify` the name check as well.
 SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify);
+// The context of tls listeners: TLS 1.2 or later, ECDHE+AEAD ciphers for 1.2, ALPN http/1.1,
+// the chain in `cert` (PEM, leaf first) and the key in `key`. Null with err naming the file
+// and OpenSSL's reason on failure.
+SSL_CTX* tls_server_context(const std::string& cert, const std::string& key, std::string& err);
 // OpenSSL's reason for the last failure on this thread, or empty.
 std::string tls_error();

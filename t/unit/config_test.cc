@@ -301,7 +301,8 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
   ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
   EXPECT_EQ(p.errors[0],
             "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
-            "log_level, error_log, access_log, max_connections, handshake_timeout, idle_timeout, "
+            "log_level, error_log, access_log, max_connections, tls_cert, tls_key, "
+            "handshake_timeout, idle_timeout, "
             "ping_interval, max_message_size, connect_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
@@ -784,4 +785,37 @@ TEST(ConfigTable, ValueOfUnknownKey) {
   std::string value;
   EXPECT_FALSE(config_option_value("threads", Config(), nullptr, value));
   EXPECT_FALSE(config_option_value("path", Config(), nullptr, value)) << "a route key, no route";
+}
+
+TEST(ConfigTls, TlsWordMarksTheListener) {
+  Parsed p = parse(
+      "[server]\nlisten = 127.0.0.1:8080\nlisten = 127.0.0.1:8443 tls\ntls_cert = c.pem\n"
+      "tls_key = k.pem\n" +
+      std::string(kRoute));
+  ASSERT_TRUE(p.ok) << dump(p.errors);
+  ASSERT_EQ(p.config.listen.size(), 2u);
+  EXPECT_FALSE(p.config.listen[0].tls);
+  EXPECT_TRUE(p.config.listen[1].tls);
+  EXPECT_EQ(p.config.listen[1].text, "127.0.0.1:8443");
+  EXPECT_EQ(p.config.tls_cert, "c.pem");
+}
+
+TEST(ConfigTls, TlsListenerWithoutCertificateNamesItsLine) {
+  Parsed p = parse("[server]\nworkers = 1\nlisten = 127.0.0.1:8443 tls\n" + std::string(kRoute));
+  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
+  EXPECT_EQ(p.errors[0].rfind("test.ini:3: listen 127.0.0.1:8443 tls needs a certificate", 0), 0u)
+      << p.errors[0];
+}
+
+TEST(ConfigTls, OnlyTlsMayFollowTheAddress) {
+  Parsed p = parse("[server]\nlisten = 127.0.0.1:8443 ssl\n" + std::string(kRoute));
+  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
+  EXPECT_NE(p.errors[0].find("the only one allowed is tls"), std::string::npos) << p.errors[0];
+}
+
+TEST(ConfigTls, CertWithoutKeyIsAnError) {
+  Parsed p = parse("[server]\ntls_cert = c.pem\n" + std::string(kRoute));
+  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
+  EXPECT_EQ(p.errors[0].rfind("test.ini:2: tls_cert and tls_key go together", 0), 0u)
+      << p.errors[0];
 }
