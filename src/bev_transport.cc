@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "log.h"
 
 namespace {
 
@@ -38,6 +39,41 @@ BevTransport::BevTransport(bufferevent* bev) : bev_(bev) {
 
 BevTransport::~BevTransport() {
   bufferevent_free(bev_);
+}
+
+std::unique_ptr<BevTransport> BevTransport::accept_tls(event_base* base, int fd,
+                                                       const sockaddr* peer, SSL_CTX* ctx) {
+  socket_nodelay(fd);
+  SSL* ssl = SSL_new(ctx);
+  bufferevent* bev = ssl ? bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                          BEV_OPT_CLOSE_ON_FREE)
+                         : nullptr;
+  if (!bev) {
+    if (ssl) SSL_free(ssl);
+    evutil_closesocket(fd);
+    return nullptr;
+  }
+  // A client that closes without close_notify is an EOF, as with plain TCP.
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  std::unique_ptr<BevTransport> t(new BevTransport(bev));
+  t->accepted_ = true;
+  t->info_ = std::make_unique<ConnInfo>();
+  t->info_->peer = format_address(peer, &t->info_->peer_ip);
+  t->info_->tls = true;
+  sockaddr_storage local;
+  socklen_t len = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
+    t->info_->local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
+  bufferevent_enable(bev, EV_READ | EV_WRITE);
+  return t;
+}
+
+void BevTransport::tls_established() {
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+  if (!ssl || !info_) return;
+  info_->tls_version = SSL_get_version(ssl);
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  info_->sni = sni ? sni : "";
 }
 
 bool BevTransport::connect(const BackendAddr& addr, evdns_base* dns, std::string& err) {
@@ -92,6 +128,8 @@ void BevTransport::set_read_limit(size_t bytes) {
 void BevTransport::shutdown_write(int timeout_sec) {
   if (shut_wanted_) return;
   shut_wanted_ = true;
+  // A client that never finished the TLS handshake cannot read an answer: drop it and close.
+  if (accepted_ && !connected_) evbuffer_drain(output(), evbuffer_get_length(output()));
   timeval tv = {timeout_sec, 0};
   bufferevent_set_timeouts(bev_, nullptr, &tv);
   bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
@@ -109,7 +147,9 @@ void BevTransport::on_write(bufferevent*, void* ctx) {
   if (!t->handler_) return;
   if (len == 0 && t->shut_wanted_ && !t->shut_done_) {
     t->shut_done_ = true;
-    t->handler_->on_event(*t, TransportEvent::kShutdown);
+    // Without TLS there is no FIN to wait for an answer to: the connection is simply over.
+    bool no_tls = t->accepted_ && !t->connected_;
+    t->handler_->on_event(*t, no_tls ? TransportEvent::kError : TransportEvent::kShutdown);
   } else if (t->congested_ && len <= kOutLow) {
     t->congested_ = false;
     t->handler_->on_drained(*t);
@@ -119,7 +159,10 @@ void BevTransport::on_write(bufferevent*, void* ctx) {
 void BevTransport::on_bev_event(bufferevent* bev, short what, void* ctx) {
   BevTransport* t = static_cast<BevTransport*>(ctx);
   if (!t->handler_) return;
-  if (what & BEV_EVENT_CONNECTED) {
+  if ((what & BEV_EVENT_CONNECTED) && t->accepted_) {
+    t->connected_ = true;
+    t->tls_established();
+  } else if (what & BEV_EVENT_CONNECTED) {
     t->connected_ = true;
     socket_nodelay(bufferevent_getfd(bev));
     t->handler_->on_event(*t, TransportEvent::kConnected);
@@ -128,6 +171,8 @@ void BevTransport::on_bev_event(bufferevent* bev, short what, void* ctx) {
   } else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
     t->handler_->on_event(*t, TransportEvent::kEof);
   } else {
+    if (t->accepted_ && !t->connected_)
+      log_info("%s: TLS handshake failed: %s", t->info_->peer.c_str(), t->error().c_str());
     t->handler_->on_event(*t, TransportEvent::kError);
   }
 }

@@ -81,7 +81,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     opening_->hybi00 = true;
     hybi00_challenge(legacy.n1, legacy.n2, key3, opening_->challenge);
     opening_->origin.assign(up.origin.data(), up.origin.size());
-    opening_->location = hybi00_location(req, false);
+    opening_->location = hybi00_location(req, client_->info().tls);
   } else {
     opening_->accept = websocket_accept(up.key);
   }
@@ -128,7 +128,7 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
   opening_->client_key = opening_->hybi00 ? new_websocket_key() : std::string(up.key);
   opening_->deflate_offered = !opening_->hybi00 && !deflate_offers(req).empty();
   write_backend_request(backend_->output(), req, route_->config().backend, opening_->client_key,
-                        offer, ClientInfo{client_->info().peer_ip.c_str(), false},
+                        offer, ClientInfo{client_->info().peer_ip.c_str(), client_->info().tls},
                         route_->config().forwarded);
 }
 

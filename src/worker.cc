@@ -10,6 +10,7 @@
 #include <event2/listener.h>
 
 #include "backend.h"
+#include "bev_transport.h"
 #include "log.h"
 #include "plain_transport.h"
 #include "session.h"
@@ -74,6 +75,7 @@ bool Worker::listen(std::string& err) {
     }
     evconnlistener_set_error_cb(l, on_accept_error);
     listeners_.push_back(l);
+    listener_tls_.push_back(a.tls);
   }
   return true;
 }
@@ -113,12 +115,25 @@ void Worker::session_done(Session* s) {
   if (stopping_ && !sessions_) event_base_loopexit(base_, nullptr);
 }
 
-void Worker::on_accept(evconnlistener*, int fd, sockaddr* addr, int, void* ctx) {
+// A session per client; on a tls listener its transport does the TLS handshake first.
+void Worker::on_accept(evconnlistener* l, int fd, sockaddr* addr, int, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
+  size_t i = 0;
+  while (i < w->listeners_.size() && w->listeners_[i] != l) i++;
+  std::unique_ptr<Transport> t;
+  if (i < w->listener_tls_.size() && w->listener_tls_[i]) {
+    t = BevTransport::accept_tls(w->base_, fd, addr, w->rt_->server_tls.get());
+    if (!t) {
+      log_warn("worker %d: cannot set up TLS for a client: out of memory?", w->id_);
+      return;
+    }
+  } else {
+    t = std::make_unique<PlainTransport>(w->base_, fd, addr);
+  }
   bool over = w->active_.fetch_add(1) >= w->rt_->config.max_connections;
   WorkerCounters::add(w->counters_.accepted);
   WorkerCounters::add(w->counters_.active);
-  Session* s = new Session(*w, w->rt_, std::make_unique<PlainTransport>(w->base_, fd, addr), over);
+  Session* s = new Session(*w, w->rt_, std::move(t), over);
   s->next = w->sessions_;
   if (w->sessions_) w->sessions_->prev = s;
   w->sessions_ = s;
@@ -158,6 +173,7 @@ void Worker::on_stop(int, short, void* ctx) {
   w->stopping_ = true;
   for (evconnlistener* l : w->listeners_) evconnlistener_free(l);
   w->listeners_.clear();
+  w->listener_tls_.clear();
   evtimer_del(w->resume_ev_);
   for (Session* s = w->sessions_; s;) {
     Session* next = s->next;

@@ -60,6 +60,7 @@ class Worker final : public SessionHost {
   event_base* base_ = nullptr;
   evdns_base* dns_ = nullptr;
   std::vector<evconnlistener*> listeners_;
+  std::vector<bool> listener_tls_;  // per listener: whether clients speak TLS there
   event* stop_ev_ = nullptr;
   event* resume_ev_ = nullptr;
   event* deadline_ev_ = nullptr;
