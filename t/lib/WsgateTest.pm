@@ -46,14 +46,15 @@ sub wait_for {
 }
 
 # Starts wsgate with [server] listen on a free port plus $ini. Options: server => extra
-# [server] lines, args => extra command-line arguments, wait => 0 to skip waiting for the port.
+# [server] lines, args => extra command-line arguments, wait => 0 to skip waiting for the port,
+# tls => 1 to make that listener a TLS one (the test sets tls_cert and tls_key in server).
 sub wsgate {
   my ($ini, %opt) = @_;
   my $dir = tempdir(CLEANUP => 1);
   my $port = $opt{port} || empty_port();
   my $conf = "$dir/wsgate.ini";
   open my $fh, '>', $conf or die "$conf: $!";
-  print $fh "[server]\nlisten = 127.0.0.1:$port\n", ($opt{server} // ''), "\n", $ini;
+  print $fh "[server]\nlisten = 127.0.0.1:$port", ($opt{tls} ? ' tls' : ''), "\n", ($opt{server} // ''), "\n", $ini;
   close $fh;
   my $log = "$dir/wsgate.log";
   my $pid = fork // die "fork: $!";
