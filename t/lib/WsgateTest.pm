@@ -54,7 +54,8 @@ sub wsgate {
   my $port = $opt{port} || empty_port();
   my $conf = "$dir/wsgate.ini";
   open my $fh, '>', $conf or die "$conf: $!";
-  print $fh "[server]\nlisten = 127.0.0.1:$port", ($opt{tls} ? ' tls' : ''), "\n", ($opt{server} // ''), "\n", $ini;
+  print $fh "[server]\nlisten = 127.0.0.1:$port", ($opt{tls} ? ' tls' : ''), "\n",
+    ($opt{server} // ''), "\n", $ini;
   close $fh;
   my $log = "$dir/wsgate.log";
   my $pid = fork // die "fork: $!";

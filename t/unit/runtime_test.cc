@@ -64,3 +64,28 @@ TEST(Runtime, EveryRouteThatFailsIsReported) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Runtime, NoTlsListenerNoServerContext) {
+  Config c = checked("[route a]\npath = /a\nbackend = echo\n");
+  std::vector<std::string> errors;
+  std::shared_ptr<const Runtime> rt = build_runtime(c, errors);
+  ASSERT_NE(rt, nullptr);
+  EXPECT_EQ(rt->server_tls, nullptr);
+}
+
+TEST(Runtime, UnreadableCertificateIsAnErrorWithItsLine) {
+  Config c = checked(
+      "[server]\nlisten = 127.0.0.1:8443 tls\ntls_cert = /nonexistent/chain.pem\n"
+      "tls_key = /nonexistent/key.pem\n[route a]\npath = /a\nbackend = echo\n");
+  std::vector<std::string> errors;
+  EXPECT_EQ(build_runtime(c, errors), nullptr);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(
+      errors[0].rfind("test.ini:3: cannot load the certificate chain /nonexistent/chain.pem: ", 0),
+      0u)
+      << errors[0];
+}
+
+}  // namespace
