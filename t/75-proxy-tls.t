@@ -29,20 +29,6 @@ my $json = JSON::PP->new->utf8->canonical;
 
 # ---- helpers ----
 
-# Runs a command with its output in $dir/cmd.log; dies with that output if it fails.
-sub run_cmd {
-  my @cmd = @_;
-  my $pid = fork // die "fork: $!";
-  if ($pid == 0) {
-    open STDIN, '<', '/dev/null';
-    open STDOUT, '>', "$dir/cmd.log" or POSIX::_exit(127);
-    open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
-    exec @cmd or POSIX::_exit(127);
-  }
-  waitpid($pid, 0);
-  die "@cmd failed:\n" . (slurp("$dir/cmd.log") // '') if $?;
-}
-
 sub port_open {
   my ($port) = @_;
   return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp') ? 1 : 0;
@@ -57,52 +43,11 @@ sub log_line {
 
 # ---- a throwaway PKI ----
 
-my $cnf = "$dir/openssl.cnf";
-open my $cfh, '>', $cnf or die "$cnf: $!";
-print $cfh <<'CNF';
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[good_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-authorityKeyIdentifier = keyid
-[wrong_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:other.example
-authorityKeyIdentifier = keyid
-[self_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-CNF
-close $cfh;
-
-my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
-run_cmd('openssl', 'req', '-config', $cnf, '-x509', @ec, '-keyout', "$dir/ca.key",
-  '-out', "$dir/ca.pem", '-days', '2', '-subj', '/CN=wsgate test CA', '-extensions', 'ca_ext');
-for my $c ([good => 'localhost'], [wrong => 'other.example']) {
-  my ($name, $cn) = @$c;
-  run_cmd('openssl', 'req', '-config', $cnf, '-new', @ec, '-keyout', "$dir/$name.key",
-    '-out', "$dir/$name.csr", '-subj', "/CN=$cn");
-  run_cmd('openssl', 'x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/ca.pem",
-    '-CAkey', "$dir/ca.key", '-CAcreateserial', '-out', "$dir/$name.pem", '-days', '2',
-    '-extfile', $cnf, '-extensions', "${name}_ext");
-}
-run_cmd('openssl', 'req', '-config', $cnf, '-x509', @ec, '-keyout', "$dir/self.key",
-  '-out', "$dir/self.pem", '-days', '2', '-subj', '/CN=localhost', '-extensions', 'self_ext');
-run_cmd('openssl', 'verify', '-CAfile', "$dir/ca.pem", "$dir/good.pem", "$dir/wrong.pem");
+test_pki($dir, good => 'DNS:localhost,IP:127.0.0.1', wrong => 'DNS:other.example',
+  self => ['DNS:localhost,IP:127.0.0.1', 'self']);
+my ($vrc, $vout) = run_command(60, 'openssl', 'verify', '-CAfile', "$dir/ca.pem", "$dir/good.pem",
+  "$dir/wrong.pem");
+die "openssl verify failed:\n$vout" if $vrc;
 ok(-s "$dir/$_.pem", "PKI: $_.pem made") for qw(ca good wrong self);
 open my $junk, '>', "$dir/junk.pem" or die;
 print $junk "this is not a certificate\n";

@@ -24,62 +24,15 @@ plan skip_all => 'needs the openssl command'
 
 my $dir = tempdir(CLEANUP => 1);
 
-# Runs a command with stdin from /dev/null and its output in $dir/cmd.log, killed after $secs;
-# returns (exit status, output).
-sub run_out {
-  my ($secs, @cmd) = @_;
-  my $pid = fork // die "fork: $!";
-  if ($pid == 0) {
-    open STDIN, '<', '/dev/null';
-    open STDOUT, '>', "$dir/cmd.log" or POSIX::_exit(127);
-    open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
-    exec @cmd or POSIX::_exit(127);
-  }
-  my $done = wait_for($secs, sub { waitpid($pid, POSIX::WNOHANG()) == $pid });
-  unless ($done) {
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-  }
-  return ($?, slurp("$dir/cmd.log") // '');
-}
-
-# Runs a command; dies with its output if it fails.
+# Runs a command with a 60 s limit; dies with its output if it fails.
 sub run_cmd {
-  my ($rc, $out) = run_out(60, @_);
+  my ($rc, $out) = run_command(60, @_);
   die "@_ failed:\n$out" if $rc;
 }
 
 # ---- a throwaway PKI: a CA, a server certificate for localhost/127.0.0.1, another key ----
 
-my $cnf = "$dir/openssl.cnf";
-open my $cfh, '>', $cnf or die "$cnf: $!";
-print $cfh <<'CNF';
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[srv_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-authorityKeyIdentifier = keyid
-CNF
-close $cfh;
-
-my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
-run_cmd('openssl', 'req', '-config', $cnf, '-x509', @ec, '-keyout', "$dir/ca.key",
-  '-out', "$dir/ca.pem", '-days', '2', '-subj', '/CN=wsgate test CA', '-extensions', 'ca_ext');
-run_cmd('openssl', 'req', '-config', $cnf, '-new', @ec, '-keyout', "$dir/srv.key",
-  '-out', "$dir/srv.csr", '-subj', '/CN=localhost');
-run_cmd('openssl', 'x509', '-req', '-in', "$dir/srv.csr", '-CA', "$dir/ca.pem",
-  '-CAkey', "$dir/ca.key", '-CAcreateserial', '-out', "$dir/srv.pem", '-days', '2',
-  '-extfile', $cnf, '-extensions', 'srv_ext');
+test_pki($dir, srv => 'DNS:localhost,IP:127.0.0.1');
 run_cmd('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
   '-out', "$dir/other.key");
 ok(-s "$dir/srv.pem" && -s "$dir/other.key", 'PKI made');
@@ -99,7 +52,7 @@ my $port = $gw->port;
 
 sub s_client {
   my @args = @_;
-  return run_out(10, 'openssl', 's_client', '-connect', "127.0.0.1:$port",
+  return run_command(10, 'openssl', 's_client', '-connect', "127.0.0.1:$port",
     '-CAfile', "$dir/ca.pem", '-servername', 'localhost', @args);
 }
 
@@ -137,7 +90,7 @@ async def main(url, ca):
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 PY
 {
-  my ($rc, $out) = run_out(20, $PY, '-c', $client_py, "wss://127.0.0.1:$port/echo",
+  my ($rc, $out) = run_command(20, $PY, '-c', $client_py, "wss://127.0.0.1:$port/echo",
     "$dir/ca.pem");
   is($rc, 0, 'python3-websockets: wss:// session ran') or diag $out;
   like($out, qr/text=hello tls/, 'python3-websockets: text echoed over TLS');
@@ -229,7 +182,7 @@ PY
   send_all($s, "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n");
   ok(tcp_closed($s, undef, 5), 'plain HTTP on the TLS port is closed');
   like($gw->log_text, qr/TLS handshake failed/, '... with the reason logged');
-  my ($rc, $out) = run_out(20, $PY, '-c', $client_py, "wss://127.0.0.1:$port/echo",
+  my ($rc, $out) = run_command(20, $PY, '-c', $client_py, "wss://127.0.0.1:$port/echo",
     "$dir/ca.pem");
   like($out, qr/text=hello tls/, 'wsgate still serves TLS clients afterwards');
 }
@@ -241,7 +194,7 @@ PY
     server => $tls_server . "listen = 127.0.0.1:$plain\n");
   my $c = ws_open($plain, '/echo');
   ok($c, 'a plain listener beside a tls one still speaks ws://');
-  my ($rc, $out) = run_out(20, $PY, '-c', $client_py, 'wss://127.0.0.1:' . $g2->port . '/echo',
+  my ($rc, $out) = run_command(20, $PY, '-c', $client_py, 'wss://127.0.0.1:' . $g2->port . '/echo',
     "$dir/ca.pem");
   like($out, qr/text=hello tls/, '... and the tls one wss://');
 }

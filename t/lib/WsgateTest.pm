@@ -16,7 +16,7 @@ use MIME::Base64 qw(encode_base64);
 our @EXPORT = qw(
   empty_port wsgate start_server start_program tcp_echo_server recorder scripted
   raw_connect raw_upgrade read_http_response ws_open client_frame read_frame
-  read_until_close tcp_closed send_all rss_kib wait_for slurp
+  read_until_close tcp_closed send_all rss_kib wait_for slurp run_command test_pki
 );
 
 # The wsgate binary: $WSGATE, or build/wsgate in this checkout.
@@ -208,6 +208,67 @@ sub slurp {
   open my $fh, '<:raw', $f or return undef;
   local $/;
   return scalar <$fh>;
+}
+
+# Runs @cmd with stdin from /dev/null, killed after $secs; returns its exit status and output.
+sub run_command {
+  my ($secs, @cmd) = @_;
+  my (undef, $log) = File::Temp::tempfile(UNLINK => 1);
+  my $pid = fork // die "fork: $!";
+  if ($pid == 0) {
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>', $log or POSIX::_exit(127);
+    open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
+    exec @cmd or POSIX::_exit(127);
+  }
+  unless (wait_for($secs, sub { waitpid($pid, WNOHANG) == $pid })) {
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+  }
+  my $status = $?;
+  return ($status, slurp($log) // '');
+}
+
+# A throwaway PKI in $dir (P-256, valid two days): ca.pem and ca.key, and for each
+# NAME => 'DNS:localhost,IP:127.0.0.1' (a subjectAltName) NAME.pem and NAME.key signed by
+# the CA, or self-signed for NAME => [SAN, 'self']. Dies if openssl fails; returns ca.pem.
+sub test_pki {
+  my ($dir, %certs) = @_;
+  my %san = map { $_ => (ref $certs{$_} ? $certs{$_}[0] : $certs{$_}) } keys %certs;
+  my %self = map { $_ => (ref $certs{$_} ? 1 : 0) } keys %certs;
+  my $cnf = "$dir/openssl.cnf";
+  open my $fh, '>', $cnf or die "$cnf: $!";
+  print $fh "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n",
+    "[ca_ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n",
+    "subjectKeyIdentifier = hash\n";
+  for my $name (sort keys %certs) {
+    print $fh "[${name}_ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n",
+      "extendedKeyUsage = serverAuth\nsubjectAltName = $san{$name}\n",
+      ($self{$name} ? '' : "authorityKeyIdentifier = keyid\n");
+  }
+  close $fh;
+  my $run = sub {
+    my ($rc, $out) = run_command(60, @_);
+    die "@_ failed:\n$out" if $rc;
+  };
+  my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
+  $run->('openssl', 'req', '-config', $cnf, '-x509', @ec, '-keyout', "$dir/ca.key",
+    '-out', "$dir/ca.pem", '-days', '2', '-subj', '/CN=wsgate test CA', '-extensions', 'ca_ext');
+  for my $name (sort keys %certs) {
+    my ($cn) = $san{$name} =~ /DNS:([^,]+)/;
+    my @subj = ('-subj', '/CN=' . ($cn // 'localhost'));
+    if ($self{$name}) {
+      $run->('openssl', 'req', '-config', $cnf, '-x509', @ec, '-keyout', "$dir/$name.key",
+        '-out', "$dir/$name.pem", '-days', '2', @subj, '-extensions', "${name}_ext");
+      next;
+    }
+    $run->('openssl', 'req', '-config', $cnf, '-new', @ec, '-keyout', "$dir/$name.key",
+      '-out', "$dir/$name.csr", @subj);
+    $run->('openssl', 'x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/ca.pem",
+      '-CAkey', "$dir/ca.key", '-CAcreateserial', '-out', "$dir/$name.pem", '-days', '2',
+      '-extfile', $cnf, '-extensions', "${name}_ext");
+  }
+  return "$dir/ca.pem";
 }
 
 # Writes all of $data to $sock; false if a write fails.
