@@ -226,11 +226,7 @@ TEST(FrameDecode, PayloadSpreadOverManyBufferChains) {
   FrameDecoder d(1 << 20);
   RecordingSink sink;
   Buf in;
-  for (char c : wire) {
-    Buf one;
-    evbuffer_add(one, &c, 1);
-    evbuffer_add_buffer(in, one);
-  }
+  in.add_chain_per_byte(wire);
   ASSERT_EQ(d.decode(in, sink).code, 0);
   auto msgs = sink.typed_messages();
   ASSERT_EQ(msgs.size(), 1u);

@@ -60,11 +60,7 @@ TEST(Hybi00Decode, InputSpreadOverManyBufferChains) {
   Hybi00Codec c(1 << 20);
   RecordingSink sink;
   Buf in;
-  for (char ch : wire) {
-    Buf one;
-    evbuffer_add(one, &ch, 1);
-    evbuffer_add_buffer(in, one);
-  }
+  in.add_chain_per_byte(wire);
   ASSERT_EQ(c.decode(in, sink).code, 0);
   EXPECT_EQ(sink.texts(), (std::vector<std::string>{payload, "next"}));
   EXPECT_EQ(in.size(), 0u);
@@ -182,11 +178,7 @@ TEST(Hybi00Decode, MixedStreamInAChainPerByte) {
   Hybi00Codec c(1 << 20);
   RecordingSink sink;
   Buf in;
-  for (char ch : wire) {
-    Buf one;
-    evbuffer_add(one, &ch, 1);
-    evbuffer_add_buffer(in, one);
-  }
+  in.add_chain_per_byte(wire);
   ASSERT_EQ(c.decode(in, sink).code, 0);
   expect_mixed(sink);
   EXPECT_EQ(in.size(), 0u);

@@ -115,11 +115,7 @@ TEST(Utf8HoldBack, InputSpreadOverManyBufferChains) {
   std::string input;
   for (int i = 0; i < 20; i++) input += "\xE2\x82\xAC\xF0\x9F\x98\x80x";
   Buf in;
-  for (char c : input + "ab\xE2\x82") {
-    Buf one;
-    evbuffer_add(one, &c, 1);
-    evbuffer_add_buffer(in, one);
-  }
+  in.add_chain_per_byte(input + "ab\xE2\x82");
   ASSERT_TRUE(r.down(in, false));
   EXPECT_EQ(r.out.take(), input + "ab");
   in.add("\xAC");

@@ -22,6 +22,15 @@ class Buf {
   operator evbuffer*() const { return b_; }
   // Appends the bytes of `s`.
   void add(const std::string& s) { evbuffer_add(b_, s.data(), s.size()); }
+  // Appends `s` one byte per evbuffer chain, as a peer trickling bytes leaves it.
+  void add_chain_per_byte(const std::string& s) {
+    for (char c : s) {
+      evbuffer* one = evbuffer_new();
+      evbuffer_add(one, &c, 1);
+      evbuffer_add_buffer(b_, one);
+      evbuffer_free(one);
+    }
+  }
   // The number of bytes held.
   size_t size() const { return evbuffer_get_length(b_); }
   // A copy of the bytes held; the buffer is not drained.
