@@ -2,16 +2,28 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
 
 #include "bev_transport.h"
 #include "plain_transport.h"
 #include "tls.h"
+
+bool numeric_backend_address(const BackendAddr& addr, sockaddr_storage& ss, int& len) {
+  memset(&ss, 0, sizeof ss);
+  len = sizeof ss;
+  if (evutil_parse_sockaddr_port(addr.host.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return false;
+  // sin_port and sin6_port sit at the same offset.
+  reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(static_cast<uint16_t>(addr.port));
+  return true;
+}
 
 void socket_nodelay(int fd) {
   int one = 1;

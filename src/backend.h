@@ -1,6 +1,8 @@
 // Opening connections to tcp://, unix:, ws:// and wss:// backends without blocking.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <memory>
 #include <string>
 
@@ -17,6 +19,8 @@ typedef struct ssl_ctx_st SSL_CTX;
 std::unique_ptr<Transport> backend_connect(event_base* base, evdns_base* dns,
                                            const BackendAddr& addr, SSL_CTX* tls, bool verify,
                                            std::string& err);
+// A backend whose host is an IP literal, as a sockaddr with its port; false for a name.
+bool numeric_backend_address(const BackendAddr& addr, sockaddr_storage& ss, int& len);
 // Turns Nagle off on a TCP socket (harmless elsewhere): a message's last segment must not wait
 // for the peer's delayed ACK, which costs up to 40 ms a round trip.
 void socket_nodelay(int fd);

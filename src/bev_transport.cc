@@ -57,13 +57,8 @@ std::unique_ptr<BevTransport> BevTransport::accept_tls(event_base* base, int fd,
   bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
   std::unique_ptr<BevTransport> t(new BevTransport(bev));
   t->accepted_ = true;
-  t->info_ = std::make_unique<ConnInfo>();
-  t->info_->peer = format_address(peer, &t->info_->peer_ip);
+  t->info_ = accepted_conn_info(fd, peer);
   t->info_->tls = true;
-  sockaddr_storage local;
-  socklen_t len = sizeof local;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
-    t->info_->local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
   return t;
 }
@@ -78,11 +73,9 @@ void BevTransport::tls_established() {
 
 bool BevTransport::connect(const BackendAddr& addr, evdns_base* dns, std::string& err) {
   sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  int len = sizeof ss;
+  int len;
   int rc;
-  if (evutil_parse_sockaddr_port(addr.host.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(static_cast<uint16_t>(addr.port));
+  if (numeric_backend_address(addr, ss, len)) {
     rc = bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&ss), len);
   } else {
     rc = bufferevent_socket_connect_hostname(bev_, dns, AF_UNSPEC, addr.host.c_str(), addr.port);

@@ -67,12 +67,7 @@ size_t length(evbuffer* b) {
 
 PlainTransport::PlainTransport(event_base* base, int fd, const sockaddr* peer)
     : base_(base), read_size_(kMinRead) {
-  info_ = std::make_unique<ConnInfo>();
-  info_->peer = format_address(peer, &info_->peer_ip);
-  sockaddr_storage local;
-  socklen_t len = sizeof local;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
-    info_->local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
+  info_ = accepted_conn_info(fd, peer);
   use_fd(fd);
   update_read();
 }
@@ -131,10 +126,7 @@ bool PlainTransport::connect(const BackendAddr& addr, evdns_base* dns, std::stri
     sun->sun_family = AF_UNIX;
     memcpy(sun->sun_path, addr.path.c_str(), addr.path.size());
     start_connect(reinterpret_cast<sockaddr*>(sun), sizeof *sun);
-  } else if (evutil_parse_sockaddr_port(addr.host.c_str(), reinterpret_cast<sockaddr*>(&ss),
-                                        &len) == 0) {
-    // sin_port and sin6_port sit at the same offset.
-    reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(static_cast<uint16_t>(addr.port));
+  } else if (numeric_backend_address(addr, ss, len)) {
     start_connect(reinterpret_cast<sockaddr*>(&ss), len);
   } else {
     // A name, for the worker's non-blocking resolver; the first address is tried.

@@ -15,6 +15,16 @@ const ConnInfo& Transport::info() const {
   return info_ ? *info_ : kNone;
 }
 
+std::unique_ptr<ConnInfo> accepted_conn_info(int fd, const sockaddr* peer) {
+  auto info = std::make_unique<ConnInfo>();
+  info->peer = format_address(peer, &info->peer_ip);
+  sockaddr_storage local;
+  socklen_t len = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
+    info->local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
+  return info;
+}
+
 std::string format_address(const sockaddr* addr, std::string* ip) {
   char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
   socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);

@@ -81,5 +81,8 @@ class Transport {
   uint64_t bytes_written_ = 0;
 };
 
+// The ConnInfo of an accepted socket: the peer's address and the one it connected to.
+std::unique_ptr<ConnInfo> accepted_conn_info(int fd, const struct sockaddr* peer);
+
 // "host:port" or "[v6]:port" for a socket address, and the bare host into `ip` if wanted.
 std::string format_address(const struct sockaddr* addr, std::string* ip);
