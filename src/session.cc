@@ -40,14 +40,14 @@ Session::Session(SessionHost& host, std::shared_ptr<const Runtime> rt,
 }
 
 Session::~Session() {
+  free_client();  // keeps the client's byte counts
+  free_backend();
   write_access_log();
   WorkerCounters& c = host_.counters();
-  WorkerCounters::add(c.bytes_in, client_ ? client_->bytes_read() : bytes_in_);
-  WorkerCounters::add(c.bytes_out, client_ ? client_->bytes_written() : bytes_out_);
+  WorkerCounters::add(c.bytes_in, bytes_in_);
+  WorkerCounters::add(c.bytes_out, bytes_out_);
   WorkerCounters::add(c.messages_in, pipeline_ ? pipeline_->messages_in() : 0);
   WorkerCounters::add(c.messages_out, pipeline_ ? pipeline_->messages_out() : 0);
-  free_client();
-  free_backend();
 }
 
 void Session::shutdown() {
@@ -226,16 +226,14 @@ void Session::write_access_log() {
   timeval now;
   event_base_gettimeofday_cached(host_.base(), &now);
   uint64_t ms = ms_between(start_, now);
-  uint64_t in = client_ ? client_->bytes_read() : bytes_in_;
-  uint64_t out = client_ ? client_->bytes_written() : bytes_out_;
   ::log_access(
       "%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
       "close=%u \"%s\" msgs=%llu/%llu",
       peer_.c_str(), path_.empty() ? "-" : path_.c_str(), route_ ? route_->name().c_str() : "-",
       route_ ? route_->config().backend.text.c_str() : "-", status_,
       static_cast<unsigned long long>(ms / 1000), static_cast<unsigned long long>(ms % 1000),
-      static_cast<unsigned long long>(in), static_cast<unsigned long long>(out), close_.code,
-      close_.reason.c_str(),
+      static_cast<unsigned long long>(bytes_in_), static_cast<unsigned long long>(bytes_out_),
+      close_.code, close_.reason.c_str(),
       static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_in() : 0),
       static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_out() : 0));
 }

@@ -115,12 +115,13 @@ class Session : public TransportHandler, public PipelineEvents {
   // freed then, so that an open session carries none of it.
   struct Opening {
     bool hybi00 = false;
-    uint8_t challenge[16];             // hybi-00's 101
-    std::string origin;                // hybi-00's 101
-    std::string location;              // hybi-00's 101
-    std::string accept;                // RFC 6455's Sec-WebSocket-Accept
-    std::string protocol;              // the subprotocol for the 101
-    std::vector<std::string> offered;  // ws:// routes: subprotocols offered to the backend
+    Framing framing = Framing::kBinary;  // bridged routes: what the client's messages carry
+    uint8_t challenge[16];               // hybi-00's 101
+    std::string origin;                  // hybi-00's 101
+    std::string location;                // hybi-00's 101
+    std::string accept;                  // RFC 6455's Sec-WebSocket-Accept
+    std::string protocol;                // the subprotocol for the 101
+    std::vector<std::string> offered;    // ws:// routes: subprotocols offered to the backend
     std::string client_key;
     std::string extensions;      // agreed with the backend and relayed to the client
     std::string backend_fields;  // other fields of the backend's 101, for the client
@@ -138,7 +139,6 @@ class Session : public TransportHandler, public PipelineEvents {
   std::string peer_;  // the client's address, kept for the logs after its transport is gone
   Deadlines deadlines_;
   std::unique_ptr<Pipeline> pipeline_;  // from open() on
-  Framing framing_ = Framing::kBinary;
   std::unique_ptr<Opening> opening_;
   bool over_limit_;
   bool client_closing_ = false;   // freeing the client once its output drains
@@ -155,7 +155,7 @@ class Session : public TransportHandler, public PipelineEvents {
   timeval start_;
   uint64_t last_activity_ms_ = 0;  // on deadlines_' clock
   size_t head_scanned_ = 0;        // find_request_head's progress in the client's request
-  uint64_t bytes_in_ = 0;          // the client's, once its transport is gone
+  uint64_t bytes_in_ = 0;          // the client's, kept when its transport is freed
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
 };

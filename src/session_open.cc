@@ -86,7 +86,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     opening_->accept = websocket_accept(up.key);
   }
   opening_->protocol = std::string(route_->select_protocol(up.protocols, hybi00));
-  framing_ = route_->pipeline().framing(hybi00, opening_->protocol);
+  opening_->framing = route_->pipeline().framing(hybi00, opening_->protocol);
   const BackendAddr& target = route_->config().backend;
   if (target.kind == BackendAddr::Kind::kEcho) {
     evbuffer_drain(in, consumed);  // bytes pipelined after the head stay for the codec
@@ -232,8 +232,8 @@ void Session::open() {
     write_switching(client_->output(), opening_->accept, opening_->protocol, opening_->extensions,
                     opening_->backend_fields);
   }
-  pipeline_ =
-      route_->pipeline().make(PipelineSpec{hybi00, framing_, !opening_->extensions.empty()}, *this);
+  pipeline_ = route_->pipeline().make(
+      PipelineSpec{hybi00, opening_->framing, !opening_->extensions.empty()}, *this);
   opening_.reset();  // what the handshake needed is done with
   client_->set_read_limit(kInHigh);
   if (backend_) backend_->set_read_limit(kInHigh);
