@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 
 namespace {
 
@@ -65,10 +66,7 @@ std::unique_ptr<BevTransport> BevTransport::accept_tls(event_base* base, int fd,
 
 void BevTransport::tls_established() {
   SSL* ssl = bufferevent_openssl_get_ssl(bev_);
-  if (!ssl || !info_) return;
-  info_->tls_version = SSL_get_version(ssl);
-  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  info_->sni = sni ? sni : "";
+  if (ssl && info_) tls_session_info(ssl, *info_);
 }
 
 bool BevTransport::connect(const BackendAddr& addr, evdns_base* dns, std::string& err) {

@@ -6,6 +6,8 @@
 
 #include <event2/util.h>
 
+#include "transport.h"
+
 namespace {
 
 bool is_ip_literal(const std::string& host) {
@@ -41,6 +43,12 @@ std::string tls_error() {
   char buf[256];
   ERR_error_string_n(e, buf, sizeof buf);
   return buf;
+}
+
+void tls_session_info(SSL* ssl, ConnInfo& info) {
+  info.tls_version = SSL_get_version(ssl);
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  info.sni = sni ? sni : "";
 }
 
 SSL_CTX* tls_client_context(bool verify, const std::string& ca_file, std::string& err) {

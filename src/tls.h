@@ -6,6 +6,7 @@
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
+struct ConnInfo;
 
 // A client context: TLS 1.2 or later; with `verify`, peers are checked against `ca_file`
 // (PEM) or, when it is empty, the system's trusted CAs. Null with err on failure.
@@ -16,5 +17,7 @@ SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify);
 // the chain in `cert` (PEM, leaf first) and the key in `key`. Null with err naming the file
 // and OpenSSL's reason on failure.
 SSL_CTX* tls_server_context(const std::string& cert, const std::string& key, std::string& err);
+// Fills what the finished handshake on an accepted connection tells: version and SNI.
+void tls_session_info(SSL* ssl, ConnInfo& info);
 // OpenSSL's reason for the last failure on this thread, or empty.
 std::string tls_error();
