@@ -174,16 +174,9 @@ std::string BevTransport::error() const {
   unsigned long tls = bufferevent_get_openssl_error(bev_);
   // Library 0 carries a socket error through OpenSSL; errno says it better.
   if (tls && ERR_GET_LIB(tls) != 0) {
-    char buf[256];
-    ERR_error_string_n(tls, buf, sizeof buf);
     while (bufferevent_get_openssl_error(bev_)) {
     }
-    std::string why = std::string("TLS: ") + buf;
-    // The verify result names the problem (host name mismatch, unknown CA, expiry ...).
-    SSL* ssl = bufferevent_openssl_get_ssl(bev_);
-    long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-    if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-    return why;
+    return tls_failure_reason(bufferevent_openssl_get_ssl(bev_), tls);
   }
   int e = EVUTIL_SOCKET_ERROR();
   return e ? evutil_socket_error_to_string(e) : "connection failed";

@@ -29,6 +29,8 @@ struct Parser {
   int last_error_line = 0;
   bool in_server = false;
   RouteConfig* route = nullptr;
+  TlsSiteConfig* site = nullptr;
+  std::vector<std::set<std::string>> site_keys;  // the keys each [tls] section set
   // The keys each route set explicitly, with their lines, so [server] defaults fill the rest.
   std::vector<std::map<std::string, int>> route_keys;
   std::set<std::string> seen;  // keys of the current section
@@ -54,10 +56,25 @@ void begin_section(Parser& p, const std::string& header) {
   p.seen.clear();
   p.in_server = false;
   p.route = nullptr;
+  p.site = nullptr;
   p.skip_section = false;
   std::string name = trim(header);
   if (name == "server") {
     p.in_server = true;
+    return;
+  }
+  if (name.compare(0, 3, "tls") == 0 && (name.size() == 3 || name[3] == ' ' || name[3] == '\t')) {
+    std::string sname = trim(name.substr(3));
+    if (sname.empty()) p.error(p.line, "[tls] needs a name, e.g. [tls example]");
+    for (const TlsSiteConfig& t : p.config->tls_sites)
+      if (!sname.empty() && t.name == sname)
+        p.error(p.line, "[tls " + sname + "] is defined twice (first at line " +
+                            std::to_string(t.line) + "); rename one");
+    p.config->tls_sites.emplace_back();
+    p.site_keys.emplace_back();
+    p.site = &p.config->tls_sites.back();
+    p.site->name = sname;
+    p.site->line = p.line;
     return;
   }
   if (name.compare(0, 5, "route") == 0 && (name.size() == 5 || name[5] == ' ' || name[5] == '\t')) {
@@ -77,7 +94,8 @@ void begin_section(Parser& p, const std::string& header) {
     p.route->line = p.line;
     return;
   }
-  p.error(p.line, "unknown section [" + name + "]; sections are [server] and [route NAME]");
+  p.error(p.line,
+          "unknown section [" + name + "]; sections are [server], [route NAME] and [tls NAME]");
   p.skip_section = true;
 }
 
@@ -119,17 +137,21 @@ int handle_pair(void* user, const char* /*section*/, const char* name, const cha
   Parser& p = *static_cast<Parser*>(user);
   if (p.skip_section) return 1;
   std::string key = name;
-  if (!p.in_server && !p.route) {
+  if (!p.in_server && !p.route && !p.site) {
     p.error(p.line,
             "\"" + key + "\" is outside any section; put it under [server] or [route NAME]");
     return 1;
   }
-  ConfigScope scope = p.in_server ? ConfigScope::kServer : ConfigScope::kRoute;
+  ConfigScope scope = p.in_server ? ConfigScope::kServer
+                      : p.route   ? ConfigScope::kRoute
+                                  : ConfigScope::kTls;
   const Option* opt = find_option(key, scope);
   if (!opt) {
-    p.error(p.line, "unknown key \"" + key + "\" in " +
-                        (p.in_server ? "[server]" : "[route " + p.route->name + "]") +
-                        "; known keys: " + known_keys(scope));
+    std::string where = p.in_server ? "[server]"
+                        : p.route   ? "[route " + p.route->name + "]"
+                                    : "[tls " + p.site->name + "]";
+    p.error(p.line,
+            "unknown key \"" + key + "\" in " + where + "; known keys: " + known_keys(scope));
     return 1;
   }
   if (!opt->info.repeatable && !p.seen.insert(key).second) {
@@ -137,7 +159,9 @@ int handle_pair(void* user, const char* /*section*/, const char* name, const cha
     return 1;
   }
   if (p.route) p.route_keys.back().emplace(key, p.line);
-  Section s{p.config, p.route};
+  if (p.site) p.site_keys.back().insert(key);
+  if (p.in_server) p.config->key_lines.emplace_back(key, p.line);
+  Section s{p.config, p.route, p.site};
   std::string err;
   if (!set_option(*opt, s, trim(value), err)) {
     p.error(p.line, err);
@@ -162,6 +186,24 @@ void check_tls(Parser& p) {
   if (c.tls_cert.empty() != c.tls_key.empty())
     p.error(c.tls_line, std::string("tls_cert and tls_key go together; set ") +
                             (c.tls_cert.empty() ? "tls_cert" : "tls_key") + " as well");
+  if (c.tls_verify_client != ClientVerify::kOff && c.tls_client_ca.empty())
+    p.error(c.line_of("tls_verify_client"),
+            "tls_verify_client needs the CAs to check client certificates against; set "
+            "tls_client_ca = CA.pem");
+  std::map<std::string, int> names;
+  for (size_t i = 0; i < c.tls_sites.size(); i++) {
+    const TlsSiteConfig& t = c.tls_sites[i];
+    for (const char* k : {"names", "cert", "key"})
+      if (!p.site_keys[i].count(k))
+        p.error(t.line, "[tls " + t.name + "] has no " + k + "; a [tls] section needs names, " +
+                            "cert and key");
+    for (const std::string& n : t.names) {
+      auto [it, fresh] = names.emplace(n, t.line);
+      if (!fresh)
+        p.error(t.line, "name " + n + " is already served by the [tls] section at line " +
+                            std::to_string(it->second) + "; each name belongs to one certificate");
+    }
+  }
 }
 
 // Whole-file checks once every line is read, and [server] values for what routes left unset.

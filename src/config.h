@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "log.h"
@@ -39,6 +40,22 @@ struct BackendAddr {
 
 enum class MessageType { kText, kBinary };
 
+// tls_verify_client: whether clients on tls listeners are asked for a certificate.
+enum class ClientVerify { kOff, kOptional, kRequire };
+
+// The TLS 1.2 cipher list by default: forward secrecy and AEAD only (Mozilla's "intermediate"
+// without DHE, which needs parameters of its own).
+constexpr char kDefaultTlsCiphers[] = "ECDHE+AESGCM:ECDHE+CHACHA20";
+
+// A [tls NAME] section: one more certificate for the tls listeners, picked by SNI.
+struct TlsSiteConfig {
+  std::string name;
+  int line = 0;                    // of the [tls] header
+  std::vector<std::string> names;  // lower case; "*.example.com" matches one more label
+  std::string cert;
+  std::string key;
+};
+
 struct RouteConfig {
   std::string name;
   int line = 0;  // of the [route] header, for errors about the whole section
@@ -66,12 +83,26 @@ struct Config {
   std::string tls_cert;  // PEM chain, leaf first, for tls listeners
   std::string tls_key;   // PEM private key of the leaf
   int tls_line = 0;      // of tls_cert (or tls_key), for errors about the pair
+  std::string tls_protocols = "TLSv1.2 TLSv1.3";  // one or both, in this form
+  std::string tls_ciphers = kDefaultTlsCiphers;
+  std::string tls_client_ca;  // CAs whose client certificates are accepted
+  ClientVerify tls_verify_client = ClientVerify::kOff;
+  bool tls_session_tickets = true;
+  uint64_t tls_ticket_rotation_ms = 3600000;
+  std::vector<TlsSiteConfig> tls_sites;
+  std::vector<std::pair<std::string, int>> key_lines;  // [server] keys as set, with lines
+  // The line a [server] key was set on; 0 if it was not.
+  int line_of(const std::string& key) const {
+    for (const auto& [k, line] : key_lines)
+      if (k == key) return line;
+    return 0;
+  }
   Limits limits;
   std::vector<RouteConfig> routes;
 };
 
 // Where a key may be set: bits, so that kBoth & kRoute is true.
-enum class ConfigScope { kServer = 1, kRoute = 2, kBoth = 3 };
+enum class ConfigScope { kServer = 1, kRoute = 2, kBoth = 3, kTls = 4 };
 
 // How a value is written; each type has one parser.
 enum class ConfigType {

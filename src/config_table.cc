@@ -92,6 +92,61 @@ bool check_tls_ca(std::string& v, std::string& err) {
   return true;
 }
 
+// tls_protocols: TLS 1.2 and 1.3, space- or comma-separated; stored as "TLSv1.2 TLSv1.3".
+bool check_tls_protocols(std::string& v, std::string& err) {
+  std::string words = v;
+  for (char& c : words)
+    if (c == ',') c = ' ';
+  bool v12 = false, v13 = false;
+  size_t at = 0;
+  while ((at = words.find_first_not_of(" \t", at)) != std::string::npos) {
+    size_t end = words.find_first_of(" \t", at);
+    std::string w = words.substr(at, end == std::string::npos ? end : end - at);
+    at = end;
+    if (w == "TLSv1.2") {
+      v12 = true;
+    } else if (w == "TLSv1.3") {
+      v13 = true;
+    } else {
+      err = "bad TLS protocol \"" + w + "\"; write TLSv1.2 and/or TLSv1.3 (older ones are never " +
+            "allowed)";
+      return false;
+    }
+  }
+  if (!v12 && !v13) {
+    err = "tls_protocols is empty; write TLSv1.2 TLSv1.3, or one of them";
+    return false;
+  }
+  v = v12 && v13 ? "TLSv1.2 TLSv1.3" : v12 ? "TLSv1.2" : "TLSv1.3";
+  return true;
+}
+
+// tls_ciphers: OpenSSL must know at least one of them.
+bool check_tls_ciphers(std::string& v, std::string& err) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  bool ok = ctx && SSL_CTX_set_cipher_list(ctx, v.c_str()) == 1;
+  SSL_CTX_free(ctx);
+  if (!ok)
+    err = "no cipher in \"" + v + "\" is known to OpenSSL; write an OpenSSL cipher list (see " +
+          "ciphers(1ssl)), or remove the key for the default";
+  tls_error();
+  return ok;
+}
+
+// A [tls] name: a DNS name, or *. and one; stored in lower case.
+bool check_tls_name(std::string& v, std::string& err) {
+  std::string host = v.compare(0, 2, "*.") == 0 ? v.substr(2) : v;
+  bool ok = !host.empty() && host.size() <= 253 && host.front() != '.' && host.back() != '.' &&
+            host.find("..") == std::string::npos;
+  for (char c : host) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.');
+  if (!ok) {
+    err = "bad name \"" + v + "\"; write host names such as example.com or *.example.com";
+    return false;
+  }
+  for (char& c : v) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return true;
+}
+
 using S = ConfigScope;
 using T = ConfigType;
 
@@ -130,6 +185,30 @@ const std::vector<Option> kOptions = {
     {{"tls_key", S::kServer, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
       "tls listeners: the PEM private key of the certificate"},
      &Config::tls_key,
+     nullptr},
+    {{"tls_protocols", S::kServer, T::kString, false, "TLSv1.2 TLSv1.3", 0, kAny, nullptr, nullptr,
+      "tls listeners: the TLS versions offered, TLSv1.2 and/or TLSv1.3"},
+     &Config::tls_protocols,
+     check_tls_protocols},
+    {{"tls_ciphers", S::kServer, T::kString, false, kDefaultTlsCiphers, 1, kAny, nullptr,
+      "an OpenSSL cipher list", "tls listeners: the TLS 1.2 cipher suites, in order of preference"},
+     &Config::tls_ciphers,
+     check_tls_ciphers},
+    {{"tls_client_ca", S::kServer, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
+      "tls listeners: the CAs whose client certificates are accepted"},
+     &Config::tls_client_ca,
+     check_tls_ca},
+    {{"tls_verify_client", S::kServer, T::kEnum, false, "off", 0, kAny, "off|optional|require",
+      nullptr, "tls listeners: ask clients for a certificate, and whether one is required"},
+     &Config::tls_verify_client,
+     nullptr},
+    {{"tls_session_tickets", S::kServer, T::kSwitch, false, "on", 0, kAny, nullptr, nullptr,
+      "tls listeners: let clients resume TLS sessions with tickets"},
+     &Config::tls_session_tickets,
+     nullptr},
+    {{"tls_ticket_rotation", S::kServer, T::kDuration, false, "1h", 1000, 86400000, nullptr,
+      nullptr, "tls listeners: how often the session ticket key is replaced"},
+     &Config::tls_ticket_rotation_ms,
      nullptr},
     {{"handshake_timeout", S::kBoth, T::kDuration, false, "10s", 1, kAny, nullptr, nullptr,
       "time allowed for the opening handshake, the backend's part included"},
@@ -184,14 +263,26 @@ const std::vector<Option> kOptions = {
       "wss:// routes: a PEM file of CAs to trust instead of the system's"},
      &RouteConfig::tls_ca,
      check_tls_ca},
+    {{"names", S::kTls, T::kList, false, nullptr, 0, kAny, nullptr, nullptr,
+      "[tls] sections: the SNI names the certificate serves, *.DOMAIN for one label (required)"},
+     &TlsSiteConfig::names,
+     check_tls_name},
+    {{"cert", S::kTls, T::kString, false, nullptr, 1, kAny, nullptr, "a PEM file path",
+      "[tls] sections: the PEM certificate chain, leaf first (required)"},
+     &TlsSiteConfig::cert,
+     nullptr},
+    {{"key", S::kTls, T::kString, false, nullptr, 1, kAny, nullptr, "a PEM file path",
+      "[tls] sections: the PEM private key of the certificate (required)"},
+     &TlsSiteConfig::key,
+     nullptr},
 };
 
 // ---- Row members ----
 
 // The row's member of type T (const T to read) in this config and route, or null when the
 // row's member is of another type or belongs to a route and there is none.
-template <typename T, typename C, typename R>
-T* member(const Field& f, C* config, R* route) {
+template <typename T, typename C, typename R, typename S = const TlsSiteConfig>
+T* member(const Field& f, C* config, R* route, S* site = nullptr) {
   using U = std::remove_const_t<T>;
   return std::visit(
       [&](auto m) -> T* {
@@ -202,6 +293,8 @@ T* member(const Field& f, C* config, R* route) {
           return &(config->*m);
         else if constexpr (std::is_same_v<M, U RouteConfig::*>)
           return route ? &(route->*m) : nullptr;
+        else if constexpr (std::is_same_v<M, U TlsSiteConfig::*>)
+          return site ? &(site->*m) : nullptr;
         else
           return nullptr;
       },
@@ -211,7 +304,7 @@ T* member(const Field& f, C* config, R* route) {
 // The row's member in the section being parsed.
 template <typename T>
 T* target(const Option& o, Section& s) {
-  return member<T>(o.field, s.config, s.route);
+  return member<T>(o.field, s.config, s.route, s.site);
 }
 
 // A row whose member does not fit its type is a bug in the table; config_test.cc walks them.
@@ -332,6 +425,8 @@ bool set_enum(const Option& o, Section& s, const std::string& v, std::string& er
     *level = static_cast<LogLevel>(i);
   else if (MessageType* type = target<MessageType>(o, s))
     *type = static_cast<MessageType>(i);
+  else if (ClientVerify* verify = target<ClientVerify>(o, s))
+    *verify = static_cast<ClientVerify>(i);
   else
     return no_member(o, err);
   return true;
@@ -434,6 +529,7 @@ bool format_option(const Option& o, const Config* c, const RouteConfig* r, std::
       int i = -1;
       if (const LogLevel* level = member<const LogLevel>(f, c, r)) i = static_cast<int>(*level);
       if (const MessageType* type = member<const MessageType>(f, c, r)) i = static_cast<int>(*type);
+      if (const ClientVerify* v = member<const ClientVerify>(f, c, r)) i = static_cast<int>(*v);
       std::vector<std::string> words = enum_words(o);
       if (i < 0 || i >= static_cast<int>(words.size())) return false;
       out = words[i];

@@ -12,12 +12,15 @@
 struct Section {
   Config* config = nullptr;
   RouteConfig* route = nullptr;  // null in [server]
+  TlsSiteConfig* site = nullptr;  // in a [tls NAME] section
 };
 
 // The member a row sets. Limits members are the route's inside a route, else the server's.
 using Field =
     std::variant<std::monostate, uint64_t Limits::*, uint64_t Config::*, int Config::*,
                  LogLevel Config::*, std::string Config::*, std::vector<ListenAddr> Config::*,
+                 std::vector<std::string> Config::*, bool Config::*, ClientVerify Config::*,
+                 std::string TlsSiteConfig::*, std::vector<std::string> TlsSiteConfig::*,
                  bool RouteConfig::*, MessageType RouteConfig::*, std::string RouteConfig::*,
                  std::vector<std::string> RouteConfig::*, BackendAddr RouteConfig::*>;
 

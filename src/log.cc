@@ -111,6 +111,22 @@ void log_msg(LogLevel level, const char* fmt, ...) {
   va_end(ap);
 }
 
+std::string log_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 void log_access(const char* fmt, ...) {
   if (g_access_fd == kOff) return;
   va_list ap;

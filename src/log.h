@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 enum class LogLevel { kError = 0, kWarn, kInfo, kDebug };
 
@@ -12,6 +13,10 @@ bool parse_log_level(const std::string& s, LogLevel& out);
 bool log_open(const std::string& error_log, const std::string& access_log, std::string& err);
 void log_set_level(LogLevel level);
 bool log_enabled(LogLevel level);
+
+// Network text made safe for a log line: control characters, DEL, " and \ become \xHH, so a
+// value can neither end the line nor its quotes.
+std::string log_escape(std::string_view s);
 
 void log_msg(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 // One line per closed connection; a no-op when the access log is off.

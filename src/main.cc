@@ -52,6 +52,22 @@ void raise_nofile(uint64_t max_connections) {
         static_cast<unsigned long long>(max_connections), static_cast<unsigned long long>(need));
 }
 
+// SIGHUP: loads the certificates, keys and CA files again into a new Runtime for new
+// connections; if any fails, logs why and keeps the one in use.
+void reload_files(const Config& config, std::vector<std::unique_ptr<Worker>>& workers) {
+  std::vector<std::string> errors;
+  std::shared_ptr<const Runtime> rt = build_runtime(config, errors);
+  if (!rt) {
+    log_error("SIGHUP: reload failed; still serving with the files loaded before:");
+    for (const std::string& e : errors) log_error("%s", e.c_str());
+    return;
+  }
+  for (auto& w : workers) w->use_runtime(rt);
+  log_info(
+      "SIGHUP: reloaded the TLS certificates, keys and CA files; other configuration changes "
+      "need a restart");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,9 +159,7 @@ int main(int argc, char** argv) {
            config.routes.size() == 1 ? "" : "s");
 
   int sig = 0;
-  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP)
-    log_warn(
-        "SIGHUP received: configuration reload is not supported yet; restart to apply changes");
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) reload_files(config, workers);
   log_info("%s received: closing connections and stopping", strsignal(sig));
   for (auto& w : workers) w->stop();
   for (auto& w : workers) w->join();

@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 
 #include "http.h"
+#include "transport.h"
 
 namespace {
 
@@ -46,7 +47,8 @@ bool is_websocket_field(std::string_view name) {
 // Fields of the client's request that wsgate writes itself or that end here.
 bool is_rebuilt(std::string_view name, const Request& req, bool forwarded) {
   if (is_hop_by_hop(name, req.headers) || is_websocket_field(name) || iequals(name, "Host") ||
-      iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding"))
+      iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+      (name.size() >= 13 && iequals(name.substr(0, 13), "X-SSL-Client-")))
     return true;
   return forwarded && (iequals(name, "X-Forwarded-For") || iequals(name, "X-Forwarded-Proto") ||
                        iequals(name, "X-Forwarded-Host") || iequals(name, "Forwarded"));
@@ -122,6 +124,13 @@ void write_backend_request(evbuffer* out, const Request& req, const BackendAddr&
   if (!deflate.empty()) add_field(out, "Sec-WebSocket-Extensions", deflate);
   for (const HeaderField& h : req.headers)
     if (!is_rebuilt(h.name, req, forwarded)) add_field(out, h.name, h.value);
+  if (client.cert_checked) {
+    add_field(out, "X-SSL-Client-Verify", client.cert ? "SUCCESS" : "NONE");
+    if (client.cert) {
+      add_field(out, "X-SSL-Client-DN", client.cert->subject);
+      add_field(out, "X-SSL-Client-SHA256", client.cert->sha256);
+    }
+  }
   if (!forwarded) {
     evbuffer_add(out, "\r\n", 2);
     return;

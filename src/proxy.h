@@ -10,11 +10,14 @@
 #include "handshake.h"
 
 struct evbuffer;
+struct ClientCert;
 
 // Who the client is, for the forwarding headers.
 struct ClientInfo {
   std::string_view ip;  // without the port
   bool tls = false;     // the client reached wsgate over TLS
+  bool cert_checked = false;        // its listener asks for client certificates
+  const ClientCert* cert = nullptr;  // the one that verified, if any
 };
 
 // A backend's response head: views into its bytes.
@@ -39,6 +42,8 @@ std::string deflate_offers(const Request& req);
 // Writes the upgrade request: `key`, version 13, subprotocol offer (`protocols`,
 // possibly empty) and end-to-end headers; hop-by-hop headers dropped; with `forwarded`, the
 // X-Forwarded-For chain extended and X-Forwarded-Proto/-Host and Forwarded (RFC 7239) added.
+// X-SSL-Client-* fields are wsgate's: the client's are dropped, and where client certificates
+// are checked, wsgate's own say what was verified.
 void write_backend_request(evbuffer* out, const Request& req, const BackendAddr& backend,
                            std::string_view key, std::string_view protocols,
                            const ClientInfo& client, bool forwarded);

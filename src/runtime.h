@@ -8,18 +8,13 @@
 
 #include "config.h"
 #include "route.h"
-#include "tls.h"
-
-// Frees the server TLS context with the Runtime.
-struct SslCtxFree {
-  void operator()(SSL_CTX* ctx) const;
-};
+#include "tls_server.h"
 
 struct Runtime {
   Config config;
   Router router;
   // For tls listeners; null when there are none.
-  std::unique_ptr<SSL_CTX, SslCtxFree> server_tls;
+  std::unique_ptr<const TlsServer> tls_server;
 };
 
 // Compiles a checked config into a Runtime. Null, with one "FILE:LINE: message" per

@@ -154,6 +154,7 @@ void Session::free_client() {
   if (!client_) return;
   bytes_in_ = client_->bytes_read();
   bytes_out_ = client_->bytes_written();
+  client_info_ = client_->take_info();
   client_.reset();
 }
 
@@ -226,16 +227,21 @@ void Session::write_access_log() {
   timeval now;
   event_base_gettimeofday_cached(host_.base(), &now);
   uint64_t ms = ms_between(start_, now);
+  static const ConnInfo kNone;
+  const ConnInfo& who = client_ ? client_->info() : client_info_ ? *client_info_ : kNone;
+  std::string tls = who.tls ? " tls=" + (who.tls_version.empty() ? "-" : who.tls_version) +
+                                  " sni=" + (who.sni.empty() ? "-" : log_escape(who.sni))
+                            : "";
   ::log_access(
       "%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
-      "close=%u \"%s\" msgs=%llu/%llu",
-      peer_.c_str(), path_.empty() ? "-" : path_.c_str(), route_ ? route_->name().c_str() : "-",
-      route_ ? route_->config().backend.text.c_str() : "-", status_,
-      static_cast<unsigned long long>(ms / 1000), static_cast<unsigned long long>(ms % 1000),
-      static_cast<unsigned long long>(bytes_in_), static_cast<unsigned long long>(bytes_out_),
-      close_.code, close_.reason.c_str(),
+      "close=%u \"%s\" msgs=%llu/%llu%s",
+      peer_.c_str(), path_.empty() ? "-" : log_escape(path_).c_str(),
+      route_ ? route_->name().c_str() : "-", route_ ? route_->config().backend.text.c_str() : "-",
+      status_, static_cast<unsigned long long>(ms / 1000),
+      static_cast<unsigned long long>(ms % 1000), static_cast<unsigned long long>(bytes_in_),
+      static_cast<unsigned long long>(bytes_out_), close_.code, log_escape(close_.reason).c_str(),
       static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_in() : 0),
-      static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_out() : 0));
+      static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_out() : 0), tls.c_str());
 }
 
 // ---- transport callbacks ----
@@ -297,6 +303,9 @@ void Session::client_event(TransportEvent ev) {
       deadlines_.set(Deadlines::kCloseWait, kCloseWaitMs);
     return;
   }
+  const ConnInfo& who = client_->info();
+  if (ev == TransportEvent::kError && who.tls && who.tls_version.empty())
+    WorkerCounters::add(host_.counters().tls_failures);
   // A clean EOF may be a half-close: what the client is still owed goes out first.
   bool eof = ev == TransportEvent::kEof;
   client_eof_ = eof;

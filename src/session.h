@@ -137,6 +137,7 @@ class Session : public TransportHandler, public PipelineEvents {
   std::unique_ptr<Transport> client_;
   std::unique_ptr<Transport> backend_;
   std::string peer_;  // the client's address, kept for the logs after its transport is gone
+  std::unique_ptr<ConnInfo> client_info_;  // the client's, once its transport is gone
   Deadlines deadlines_;
   std::unique_ptr<Pipeline> pipeline_;  // from open() on
   std::unique_ptr<Opening> opening_;

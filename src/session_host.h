@@ -22,6 +22,7 @@ struct WorkerCounters {
   std::atomic<uint64_t> upgraded{0};          // 101s sent
   std::atomic<uint64_t> rejected{0};          // HTTP errors sent instead of a 101
   std::atomic<uint64_t> backend_failures{0};  // backends unreachable or refusing the upgrade
+  std::atomic<uint64_t> tls_failures{0};      // clients whose TLS handshake failed
   std::atomic<uint64_t> messages_in{0};       // data messages from clients, at session end
   std::atomic<uint64_t> messages_out{0};      // data messages to clients, at session end
   std::atomic<uint64_t> bytes_in{0};          // from clients, at session end

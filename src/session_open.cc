@@ -127,9 +127,12 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
   // A hybi-00 client has no key of its own: wsgate is the backend's RFC 6455 client.
   opening_->client_key = opening_->hybi00 ? new_websocket_key() : std::string(up.key);
   opening_->deflate_offered = !opening_->hybi00 && !deflate_offers(req).empty();
+  const ConnInfo& who = client_->info();
+  ClientInfo client{who.peer_ip.c_str(), who.tls,
+                    who.tls && rt_->tls_server && rt_->tls_server->verifies_clients(),
+                    who.client_cert.get()};
   write_backend_request(backend_->output(), req, route_->config().backend, opening_->client_key,
-                        offer, ClientInfo{client_->info().peer_ip.c_str(), client_->info().tls},
-                        route_->config().forwarded);
+                        offer, client, route_->config().forwarded);
 }
 
 // The backend's answer to the upgrade: a valid 101 opens the session, anything else goes back

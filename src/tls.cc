@@ -1,10 +1,14 @@
 #include "tls.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <event2/util.h>
+
+#include <memory>
 
 #include "transport.h"
 
@@ -15,24 +19,6 @@ bool is_ip_literal(const std::string& host) {
   return evutil_inet_pton(AF_INET, host.c_str(), buf) == 1 ||
          evutil_inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
-
-// ALPN: a WebSocket upgrade is HTTP/1.1, so that is the one protocol to pick.
-int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                unsigned int inlen, void*) {
-  static const unsigned char kHttp11[] = "\x08http/1.1";
-  unsigned char* sel = nullptr;
-  if (SSL_select_next_proto(&sel, outlen, kHttp11, sizeof kHttp11 - 1, in, inlen) !=
-      OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_NOACK;
-  *out = sel;
-  return SSL_TLSEXT_ERR_OK;
-}
-
-// Forward secrecy and AEAD only for TLS 1.2; 1.3 keeps OpenSSL's default suites.
-constexpr char kCiphers12[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 }  // namespace
 
@@ -49,6 +35,59 @@ void tls_session_info(SSL* ssl, ConnInfo& info) {
   info.tls_version = SSL_get_version(ssl);
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   info.sni = sni ? sni : "";
+  // Only a certificate that verified is worth telling a backend about.
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return;
+  auto cc = std::make_unique<ClientCert>();
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio, &data);
+    cc->subject.assign(data, len > 0 ? static_cast<size_t>(len) : 0);
+  }
+  BIO_free(bio);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) {
+    static const char kHex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < md_len; i++) {
+      cc->sha256 += kHex[md[i] >> 4];
+      cc->sha256 += kHex[md[i] & 15];
+    }
+  }
+  info.client_cert = std::move(cc);
+}
+
+std::string tls_failure_reason(SSL* ssl, unsigned long e) {
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  std::string openssl = std::string("TLS: ") + buf;
+  long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+  // The verify result names the problem (host name mismatch, unknown CA, expiry ...).
+  std::string why =
+      verify != X509_V_OK ? std::string(" (") + X509_verify_cert_error_string(verify) + ")" : "";
+  if (ERR_GET_LIB(e) != ERR_LIB_SSL) return openssl + why;
+  switch (ERR_GET_REASON(e)) {
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+      return "plain HTTP on a TLS port";
+    case SSL_R_WRONG_VERSION_NUMBER:
+      return "not a TLS client hello (" + openssl + ")";
+    case SSL_R_NO_SHARED_CIPHER:
+      return "no shared cipher";
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+      return "no shared TLS version (the client offers only older ones)";
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return "the client sent no certificate (tls_verify_client = require)";
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+      return "certificate verify failed" + why;
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+      return "the peer does not accept our certificate (" + openssl + ")";
+  }
+  return openssl + why;
 }
 
 SSL_CTX* tls_client_context(bool verify, const std::string& ca_file, std::string& err) {
@@ -87,36 +126,4 @@ SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify) {
       SSL_set1_host(ssl, host.c_str());
   }
   return ssl;
-}
-
-SSL_CTX* tls_server_context(const std::string& cert, const std::string& key, std::string& err) {
-  ERR_clear_error();
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) {
-    err = "cannot create a TLS context: " + tls_error();
-    return nullptr;
-  }
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
-  SSL_CTX_set_cipher_list(ctx, kCiphers12);
-  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
-    err = "cannot load the certificate chain " + cert + ": " + tls_error() +
-          "; tls_cert must be a readable PEM file, leaf certificate first";
-  } else if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    // OpenSSL checks the pair as it loads the key; a mismatch deserves its own words.
-    bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-    err = mismatch ? "the private key " + key + " does not match the certificate " + cert + ": " +
-                         tls_error() + "; set tls_key to the key of the leaf certificate"
-                   : "cannot load the private key " + key + ": " + tls_error() +
-                         "; tls_key must be a readable, unencrypted PEM key";
-  } else if (SSL_CTX_check_private_key(ctx) != 1) {
-    err = "the private key " + key + " does not match the certificate " + cert + ": " +
-          tls_error() + "; set tls_key to the key of the leaf certificate";
-  } else {
-    return ctx;
-  }
-  SSL_CTX_free(ctx);
-  return nullptr;
 }

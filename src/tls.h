@@ -1,5 +1,5 @@
-// TLS toward wss:// backends (contexts built once per route, sessions per connection) and for
-// clients on tls listeners (one server context).
+// TLS toward wss:// backends (contexts built once per route, sessions per connection), and
+// what a finished handshake tells about a client (the contexts for clients: tls_server.h).
 #pragma once
 
 #include <string>
@@ -13,11 +13,12 @@ struct ConnInfo;
 SSL_CTX* tls_client_context(bool verify, const std::string& ca_file, std::string& err);
 // A session for one connection to `host`: SNI, and with `verify` the name check as well.
 SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify);
-// The context of tls listeners: TLS 1.2 or later, ECDHE+AEAD ciphers for 1.2, ALPN http/1.1,
-// the chain in `cert` (PEM, leaf first) and the key in `key`. Null with err naming the file
-// and OpenSSL's reason on failure.
-SSL_CTX* tls_server_context(const std::string& cert, const std::string& key, std::string& err);
-// Fills what the finished handshake on an accepted connection tells: version and SNI.
+// Fills what the finished handshake on an accepted connection tells: version, SNI and a
+// verified client certificate.
 void tls_session_info(SSL* ssl, ConnInfo& info);
+// Why a TLS handshake failed, from OpenSSL's error code `e` and the connection: plain words for
+// the common cases (plain HTTP on a TLS port, no shared cipher or version, a client certificate
+// missing or not verifying), else OpenSSL's reason string.
+std::string tls_failure_reason(SSL* ssl, unsigned long e);
 // OpenSSL's reason for the last failure on this thread, or empty.
 std::string tls_error();

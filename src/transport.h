@@ -10,6 +10,12 @@
 
 struct evbuffer;
 
+// A client certificate that verified against tls_client_ca.
+struct ClientCert {
+  std::string subject;  // RFC 2253 distinguished name
+  std::string sha256;   // of the DER certificate, lower-case hex
+};
+
 // Who is on the other end, for logs, forwarded headers and the access log.
 struct ConnInfo {
   std::string peer;     // "192.0.2.1:5000" or "[2001:db8::1]:5000"
@@ -18,6 +24,7 @@ struct ConnInfo {
   bool tls = false;
   std::string tls_version;
   std::string sni;
+  std::unique_ptr<ClientCert> client_cert;  // null without one
 };
 
 enum class TransportEvent {
@@ -70,6 +77,8 @@ class Transport {
   virtual bool congested() const;
   // Empty for an outgoing connection.
   const ConnInfo& info() const;
+  // Hands the ConnInfo over to outlive the transport; info() is empty after.
+  std::unique_ptr<ConnInfo> take_info() { return std::move(info_); }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 

@@ -35,6 +35,7 @@ Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>&
       evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   if (!dns_) dns_ = evdns_base_new(base_, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   stop_ev_ = event_new(base_, -1, 0, on_stop, this);
+  runtime_ev_ = event_new(base_, -1, 0, on_runtime, this);
   resume_ev_ = evtimer_new(base_, on_resume, this);
   deadline_ev_ = evtimer_new(base_, on_deadline, this);
 }
@@ -43,6 +44,7 @@ Worker::~Worker() {
   while (sessions_) session_done(sessions_);
   for (evconnlistener* l : listeners_) evconnlistener_free(l);
   event_free(stop_ev_);
+  event_free(runtime_ev_);
   event_free(resume_ev_);
   event_free(deadline_ev_);
   if (dns_) evdns_base_free(dns_, 0);
@@ -94,6 +96,21 @@ void Worker::stop() {
   event_active(stop_ev_, EV_READ, 0);
 }
 
+void Worker::use_runtime(std::shared_ptr<const Runtime> rt) {
+  {
+    std::lock_guard<std::mutex> lock(next_rt_mu_);
+    next_rt_ = std::move(rt);
+  }
+  event_active(runtime_ev_, EV_READ, 0);
+}
+
+// The swap happens on the worker's thread, between callbacks, so rt_ needs no lock.
+void Worker::on_runtime(int, short, void* ctx) {
+  Worker* w = static_cast<Worker*>(ctx);
+  std::lock_guard<std::mutex> lock(w->next_rt_mu_);
+  if (w->next_rt_) w->rt_ = std::move(w->next_rt_);
+}
+
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
@@ -122,7 +139,7 @@ void Worker::on_accept(evconnlistener* l, int fd, sockaddr* addr, int, void* ctx
   while (i < w->listeners_.size() && w->listeners_[i] != l) i++;
   std::unique_ptr<Transport> t;
   if (i < w->listener_tls_.size() && w->listener_tls_[i]) {
-    t = BevTransport::accept_tls(w->base_, fd, addr, w->rt_->server_tls.get());
+    t = BevTransport::accept_tls(w->base_, fd, addr, w->rt_->tls_server->context());
     if (!t) {
       log_warn("worker %d: cannot set up TLS for a client: out of memory?", w->id_);
       return;

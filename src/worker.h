@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,9 @@ class Worker final : public SessionHost {
   void start();
   // Asks the worker, from any thread, to stop accepting and close its sessions.
   void stop();
+  // Hands the worker, from any thread, what new connections are to be served with; open
+  // sessions keep the Runtime they started with.
+  void use_runtime(std::shared_ptr<const Runtime> rt);
   void join();
 
   int id() const { return id_; }
@@ -51,6 +55,7 @@ class Worker final : public SessionHost {
   static void on_accept_error(evconnlistener* l, void* ctx);
   static void on_resume(int fd, short what, void* ctx);
   static void on_stop(int fd, short what, void* ctx);
+  static void on_runtime(int fd, short what, void* ctx);
   static void on_deadline(int fd, short what, void* ctx);
   void run();
 
@@ -62,6 +67,9 @@ class Worker final : public SessionHost {
   std::vector<evconnlistener*> listeners_;
   std::vector<bool> listener_tls_;  // per listener: whether clients speak TLS there
   event* stop_ev_ = nullptr;
+  event* runtime_ev_ = nullptr;
+  std::mutex next_rt_mu_;
+  std::shared_ptr<const Runtime> next_rt_;  // from use_runtime(), until the worker takes it
   event* resume_ev_ = nullptr;
   event* deadline_ev_ = nullptr;
   Session* sessions_ = nullptr;

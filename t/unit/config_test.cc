@@ -12,59 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "config_parse.h"
+
 namespace {
-
-const char kRoute[] = "[route echo]\npath = /echo\nbackend = echo\n";
-
-struct Parsed {
-  bool ok = false;
-  Config config;
-  std::vector<std::string> errors;
-};
-
-Parsed parse(const std::string& text) {
-  Parsed p;
-  p.ok = config_parse(text, "test.ini", p.config, p.errors);
-  return p;
-}
-
-Config parse_ok(const std::string& text) {
-  Parsed p = parse(text);
-  EXPECT_TRUE(p.ok);
-  EXPECT_TRUE(p.errors.empty());
-  for (const std::string& e : p.errors) ADD_FAILURE() << "unexpected error: " << e;
-  return p.config;
-}
-
-std::string dump(const std::vector<std::string>& errors) {
-  std::string s;
-  for (const std::string& e : errors) s += "\n  " + e;
-  return s;
-}
-
-// Expects exactly one error, at `line`, whose message contains `what`.
-void expect_one_error(const std::string& text, int line, const std::string& what) {
-  SCOPED_TRACE(text);
-  Parsed p = parse(text);
-  EXPECT_FALSE(p.ok);
-  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  std::string prefix = "test.ini:" + std::to_string(line) + ": ";
-  EXPECT_EQ(p.errors[0].compare(0, prefix.size(), prefix), 0) << p.errors[0];
-  EXPECT_NE(p.errors[0].find(what), std::string::npos) << p.errors[0];
-}
-
-// Expects (among possibly others) an error at `line` containing `what`.
-void expect_error(const std::string& text, int line, const std::string& what) {
-  SCOPED_TRACE(text);
-  Parsed p = parse(text);
-  EXPECT_FALSE(p.ok);
-  std::string prefix = "test.ini:" + std::to_string(line) + ": ";
-  bool found = false;
-  for (const std::string& e : p.errors)
-    found =
-        found || (e.compare(0, prefix.size(), prefix) == 0 && e.find(what) != std::string::npos);
-  EXPECT_TRUE(found) << "want " << prefix << "..." << what << dump(p.errors);
-}
 
 int port_of(const ListenAddr& a) {
   if (a.addr.ss_family == AF_INET)
@@ -302,7 +252,8 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
   EXPECT_EQ(p.errors[0],
             "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
             "log_level, error_log, access_log, max_connections, tls_cert, tls_key, "
-            "handshake_timeout, idle_timeout, "
+            "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
+            "tls_ticket_rotation, handshake_timeout, idle_timeout, "
             "ping_interval, max_message_size, connect_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
@@ -752,6 +703,7 @@ TEST(ConfigTable, DefaultsMatchTheStructs) {
     for (const OptionInfo& o : config_options()) {
       SCOPED_TRACE(o.name);
       std::string value;
+      if (o.scope == ConfigScope::kTls) continue;  // required keys of [tls] sections
       // A row whose member does not fit its type has no value.
       if (o.scope != ConfigScope::kRoute) {
         ASSERT_TRUE(config_option_value(o.name, c, nullptr, value));
@@ -769,7 +721,7 @@ TEST(ConfigTable, DefaultsMatchTheStructs) {
     }
   }
   for (const OptionInfo& o : config_options())
-    if (o.default_text)
+    if (o.default_text && o.scope != ConfigScope::kTls)
       (o.scope == ConfigScope::kRoute ? route : server) +=
           std::string(o.name) + " = " + o.default_text + "\n";
   Config c = parse_ok(server + route);
@@ -785,37 +737,4 @@ TEST(ConfigTable, ValueOfUnknownKey) {
   std::string value;
   EXPECT_FALSE(config_option_value("threads", Config(), nullptr, value));
   EXPECT_FALSE(config_option_value("path", Config(), nullptr, value)) << "a route key, no route";
-}
-
-TEST(ConfigTls, TlsWordMarksTheListener) {
-  Parsed p = parse(
-      "[server]\nlisten = 127.0.0.1:8080\nlisten = 127.0.0.1:8443 tls\ntls_cert = c.pem\n"
-      "tls_key = k.pem\n" +
-      std::string(kRoute));
-  ASSERT_TRUE(p.ok) << dump(p.errors);
-  ASSERT_EQ(p.config.listen.size(), 2u);
-  EXPECT_FALSE(p.config.listen[0].tls);
-  EXPECT_TRUE(p.config.listen[1].tls);
-  EXPECT_EQ(p.config.listen[1].text, "127.0.0.1:8443");
-  EXPECT_EQ(p.config.tls_cert, "c.pem");
-}
-
-TEST(ConfigTls, TlsListenerWithoutCertificateNamesItsLine) {
-  Parsed p = parse("[server]\nworkers = 1\nlisten = 127.0.0.1:8443 tls\n" + std::string(kRoute));
-  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  EXPECT_EQ(p.errors[0].rfind("test.ini:3: listen 127.0.0.1:8443 tls needs a certificate", 0), 0u)
-      << p.errors[0];
-}
-
-TEST(ConfigTls, OnlyTlsMayFollowTheAddress) {
-  Parsed p = parse("[server]\nlisten = 127.0.0.1:8443 ssl\n" + std::string(kRoute));
-  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  EXPECT_NE(p.errors[0].find("the only one allowed is tls"), std::string::npos) << p.errors[0];
-}
-
-TEST(ConfigTls, CertWithoutKeyIsAnError) {
-  Parsed p = parse("[server]\ntls_cert = c.pem\n" + std::string(kRoute));
-  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  EXPECT_EQ(p.errors[0].rfind("test.ini:2: tls_cert and tls_key go together", 0), 0u)
-      << p.errors[0];
 }

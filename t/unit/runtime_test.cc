@@ -72,7 +72,7 @@ TEST(Runtime, NoTlsListenerNoServerContext) {
   std::vector<std::string> errors;
   std::shared_ptr<const Runtime> rt = build_runtime(c, errors);
   ASSERT_NE(rt, nullptr);
-  EXPECT_EQ(rt->server_tls, nullptr);
+  EXPECT_EQ(rt->tls_server, nullptr);
 }
 
 TEST(Runtime, UnreadableCertificateIsAnErrorWithItsLine) {
