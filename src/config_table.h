@@ -11,7 +11,7 @@
 // What a key is being set on: the config, and the route when inside one.
 struct Section {
   Config* config = nullptr;
-  RouteConfig* route = nullptr;  // null in [server]
+  RouteConfig* route = nullptr;   // null in [server]
   TlsSiteConfig* site = nullptr;  // in a [tls NAME] section
 };
 
