@@ -22,6 +22,8 @@ constexpr int kOff = -1;
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 int g_error_fd = kStderr;
 int g_access_fd = kStderr;
+std::string g_error_path;  // as configured, for log_reopen()
+std::string g_access_path;
 
 const char* const kLevelNames[] = {"error", "warn", "info", "debug"};
 const int kSyslogPriority[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -89,8 +91,31 @@ bool log_open(const std::string& error_log, const std::string& access_log, std::
   if (a < 0 && a != kSyslog && a != kOff) return false;
   g_error_fd = e;
   g_access_fd = a;
+  g_error_path = error_log;
+  g_access_path = access_log;
   event_set_log_callback(libevent_log);
   return true;
+}
+
+// Opens the path again onto the same descriptor number, so that workers writing meanwhile
+// reach either the old file or the new one, never a closed descriptor.
+bool reopen_one(int fd, const std::string& path, std::string& err) {
+  if (fd < 0 || fd == kStderr) return true;
+  int fresh = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fresh < 0) {
+    err += (err.empty() ? "" : "; ") + path + ": " + strerror(errno);
+    return false;
+  }
+  bool ok = dup3(fresh, fd, O_CLOEXEC) >= 0;
+  if (!ok) err += (err.empty() ? "" : "; ") + path + ": " + strerror(errno);
+  close(fresh);
+  return ok;
+}
+
+bool log_reopen(std::string& err) {
+  bool ok = reopen_one(g_error_fd, g_error_path, err);
+  if (g_access_fd != g_error_fd) ok = reopen_one(g_access_fd, g_access_path, err) && ok;
+  return ok;
 }
 
 void log_set_level(LogLevel level) {

@@ -11,6 +11,9 @@ bool parse_log_level(const std::string& s, LogLevel& out);
 
 // Opens the error and access logs ("stderr", "syslog", "off" or a path); false sets err.
 bool log_open(const std::string& error_log, const std::string& access_log, std::string& err);
+// Reopens log files by their paths (after logrotate moved them); a file that cannot be opened
+// keeps its old descriptor, and err says why. stderr and syslog are left alone.
+bool log_reopen(std::string& err);
 void log_set_level(LogLevel level);
 bool log_enabled(LogLevel level);
 

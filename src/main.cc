@@ -1,4 +1,5 @@
 // wsgate: command line, signals, and starting and stopping the workers.
+#include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -25,31 +26,58 @@ constexpr const char* kDefaultConfig = SYSCONFDIR "/wsgate/wsgate.ini";
 void usage(FILE* f) {
   fprintf(f,
           "usage: wsgate [-c FILE] [-t] [-d] [-l LEVEL] [-V] [-h]\n"
-          "  -c FILE   configuration file (default %s)\n"
-          "  -t        check the configuration and exit\n"
-          "  -d        log at debug level\n"
-          "  -l LEVEL  log level: error, warn, info or debug\n"
-          "  -V        print the version and exit\n"
-          "  -h        print this help and exit\n",
+          "  -c, --config FILE  configuration file (default %s)\n"
+          "  -t, --test         check the configuration and exit\n"
+          "  -d, --debug        log at debug level\n"
+          "  -l, --log-level LEVEL  log level: error, warn, info or debug\n"
+          "  -V, --version      print the version and exit\n"
+          "  -h, --help         print this help and exit\n",
           kDefaultConfig);
 }
 
-// Raises the soft descriptor limit to the hard one; warns if max_connections cannot fit.
-void raise_nofile(uint64_t max_connections) {
+// Raises the soft descriptor limit to the hard one; returns a warning if max_connections
+// cannot fit, else "".
+std::string raise_nofile(uint64_t max_connections) {
   rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return "";
   if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
   }
   // Two descriptors per bridged connection, plus a few for listeners and logs.
   uint64_t need = 2 * max_connections + 32;
-  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-    log_warn(
-        "descriptor limit %llu cannot hold max_connections = %llu (needs %llu); raise "
-        "\"ulimit -n\" or lower max_connections",
-        static_cast<unsigned long long>(rl.rlim_cur),
-        static_cast<unsigned long long>(max_connections), static_cast<unsigned long long>(need));
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return "";
+  return "descriptor limit " + std::to_string(rl.rlim_cur) +
+         " cannot hold max_connections = " + std::to_string(max_connections) + " (needs " +
+         std::to_string(need) +
+         "); raise \"ulimit -n\" (LimitNOFILE= for systemd) or lower max_connections";
+}
+
+// SIGUSR1: reopens the log files, for logrotate.
+void reopen_logs() {
+  std::string err;
+  if (log_reopen(err))
+    log_info("SIGUSR1: log files reopened");
+  else
+    log_error("SIGUSR1: cannot reopen a log file, still writing to the old one: %s", err.c_str());
+}
+
+// After the stop: waits for the workers to finish their close handshakes, but a second stop
+// signal exits at once. Log reopening still works meanwhile.
+void drain(std::vector<std::unique_ptr<Worker>>& workers, const sigset_t& signals) {
+  for (;;) {
+    bool all = true;
+    for (auto& w : workers) all = all && w->finished();
+    if (all) return;
+    timespec tick = {0, 50 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGUSR1) reopen_logs();
+    if (sig == SIGTERM || sig == SIGINT) {
+      log_warn("%s received again: exiting now, cutting the connections still open",
+               strsignal(sig));
+      _exit(0);
+    }
+  }
 }
 
 // SIGHUP: loads the certificates, keys and CA files again into a new Runtime for new
@@ -75,8 +103,15 @@ int main(int argc, char** argv) {
   bool check_only = false;
   bool level_forced = false;
   LogLevel level = LogLevel::kInfo;
+  static const option kLong[] = {{"config", required_argument, nullptr, 'c'},
+                                 {"test", no_argument, nullptr, 't'},
+                                 {"debug", no_argument, nullptr, 'd'},
+                                 {"log-level", required_argument, nullptr, 'l'},
+                                 {"version", no_argument, nullptr, 'V'},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
   int ch;
-  while ((ch = getopt(argc, argv, "c:tdl:Vh")) != -1) {
+  while ((ch = getopt_long(argc, argv, "c:tdl:Vh", kLong, nullptr)) != -1) {
     switch (ch) {
       case 'c':
         config_path = optarg;
@@ -121,6 +156,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
+    std::string warning = raise_nofile(config.max_connections);
+    if (!warning.empty())
+      fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
     printf("configuration ok\n");
     return 0;
   }
@@ -131,17 +169,16 @@ int main(int argc, char** argv) {
     fprintf(stderr, "wsgate: cannot open log: %s\n", err.c_str());
     return 1;
   }
-  raise_nofile(config.max_connections);
+  std::string nofile = raise_nofile(config.max_connections);
+  if (!nofile.empty()) log_warn("%s", nofile.c_str());
   signal(SIGPIPE, SIG_IGN);
   if (evthread_use_pthreads() != 0) fatalx("libevent has no pthreads support");
 
-  // Workers inherit a mask that blocks the stop signals; only this thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Workers inherit a mask that blocks the control signals; only this thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   for (const ListenAddr& a : config.listen)
     if (!listen_address_free(a, err)) fatalx("%s", err.c_str());
@@ -159,9 +196,14 @@ int main(int argc, char** argv) {
            config.routes.size() == 1 ? "" : "s");
 
   int sig = 0;
-  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) reload_files(config, workers);
+  while (sigwait(&signals, &sig) == 0 && sig != SIGTERM && sig != SIGINT) {
+    if (sig == SIGHUP) reload_files(config, workers);
+    if (sig == SIGUSR1) reopen_logs();
+    if (sig == SIGUSR2) log_info("SIGUSR2 received and ignored");
+  }
   log_info("%s received: closing connections and stopping", strsignal(sig));
   for (auto& w : workers) w->stop();
+  drain(workers, signals);
   for (auto& w : workers) w->join();
   workers.clear();
   log_info("stopped");

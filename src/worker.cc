@@ -16,7 +16,6 @@
 #include "session.h"
 
 namespace {
-constexpr int kStopDeadlineSec = 3;    // open sessions get this long to finish closing
 constexpr int kAcceptBackoffMs = 100;  // pause after accept() fails, e.g. out of descriptors
 constexpr int kAcceptWarnEverySec = 10;
 }  // namespace
@@ -90,6 +89,7 @@ void Worker::run() {
   log_debug("worker %d running", id_);
   event_base_dispatch(base_);
   log_debug("worker %d stopped", id_);
+  finished_ = true;
 }
 
 void Worker::stop() {
@@ -201,7 +201,8 @@ void Worker::on_stop(int, short, void* ctx) {
     event_base_loopexit(w->base_, nullptr);
     return;
   }
-  timeval tv = {kStopDeadlineSec, 0};
+  uint64_t ms = w->rt_->config.shutdown_timeout_ms;
+  timeval tv = {static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
   evtimer_add(w->deadline_ev_, &tv);
 }
 

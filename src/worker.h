@@ -41,6 +41,8 @@ class Worker final : public SessionHost {
   void join();
 
   int id() const { return id_; }
+  // True once the worker's loop has ended (after stop()).
+  bool finished() const { return finished_.load(); }
   const WorkerCounters& counters() const { return counters_; }
 
   // SessionHost
@@ -77,5 +79,6 @@ class Worker final : public SessionHost {
   time_t last_accept_warn_ = 0;
   uint64_t accept_failures_ = 0;  // since the last warning
   WorkerCounters counters_;
+  std::atomic<bool> finished_{false};
   std::thread thread_;
 };

@@ -37,7 +37,9 @@ is($rc, 1, 'an unknown flag exits 1');
 
 ($rc, $out) = run_cmd('-t', '-c', "$FindBin::Bin/../conf/wsgate.ini");
 is($rc, 0, 'the shipped conf/wsgate.ini passes -t');
-is($out, "configuration ok\n", '-t prints "configuration ok"');
+# A machine whose descriptor limit is low also gets -t's warning about max_connections.
+like($out, qr/\A(?:\S+: warning: descriptor limit [^\n]*\n)?configuration ok\n\z/,
+  '-t prints "configuration ok"');
 
 my $good = write_conf("[server]\nlisten = 127.0.0.1:1\n[route e]\npath = /e\nbackend = echo\n");
 ($rc, $out) = run_cmd('-t', '-c', $good);

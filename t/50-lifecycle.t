@@ -73,9 +73,9 @@ INI
   like($log, qr/\] stopped$/m, 'and it logs "stopped"');
 }
 
-# SIGTERM with a client that never answers the close: exit 0 at the shutdown deadline anyway.
+# SIGTERM with a client that never answers the close: exit 0 at shutdown_timeout anyway.
 {
-  my $gw = wsgate("[route echo]\npath = /echo\nbackend = echo\n");
+  my $gw = wsgate("[route echo]\npath = /echo\nbackend = echo\n", server => "shutdown_timeout = 3s\n");
   my ($s, $buf, $res) = ws_open($gw->port, '/echo');
   is($res && $res->{status}, 101, 'deaf client: 101');
   my $t0 = time;
