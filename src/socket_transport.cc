@@ -290,7 +290,7 @@ void SocketTransport::write_some() {
     shut_done_ = true;
     pending_ |= kPendShutdown;
   }
-  arm_write(len > 0 && !write_blocked());
+  arm_write(wants_write(len > 0));
 }
 
 evbuffer* SocketTransport::input() {

@@ -70,8 +70,9 @@ class SocketTransport : public Transport {
   virtual bool io_open() const { return true; }
   // Bytes taken off the socket already, which no read event will announce.
   virtual bool io_buffered() const { return false; }
-  // A write waits on readability: the write event must not spin meanwhile.
-  virtual bool write_blocked() const { return false; }
+  // Whether the write event is wanted: for the output, or for a TLS read waiting on a write;
+  // not while a write waits on readability, or the event would spin.
+  virtual bool wants_write(bool have_output) const { return have_output; }
 
   // ---- shared machinery ----
   // The connection is ready for the owner's bytes: kConnected, and reading starts.
