@@ -40,6 +40,7 @@ bool is_eof(int ssl_err, int sys) {
 
 }  // namespace
 
+// SSL_new and the socket BIO are all that can fail before the handshake starts.
 std::unique_ptr<TlsTransport> TlsTransport::accept(event_base* base, int fd, const sockaddr* peer,
                                                    SSL_CTX* ctx) {
   SSL* ssl = SSL_new(ctx);
@@ -84,6 +85,7 @@ void TlsTransport::setup() {
   SSL_set_app_data(ssl_, this);
 }
 
+// The TCP connect is done: the client side of the handshake starts on the socket.
 void TlsTransport::tcp_connected() {
   if (SSL_set_fd(ssl_, fd_) != 1) {
     fail_tls(SSL_ERROR_SSL, 0);
@@ -123,6 +125,7 @@ void TlsTransport::handshake() {
   if (accepted_) log_info("%s: TLS handshake failed: %s", info_->peer.c_str(), error().c_str());
 }
 
+// An accepted client says nothing until its first bytes; a backend connection is ready.
 void TlsTransport::handshake_done() {
   open_ = true;
   hs_wants_read_ = false;
@@ -138,11 +141,13 @@ void TlsTransport::handshake_done() {
   if (pending_) activate();
 }
 
+// OpenSSL's message callback: only a peer's handshake message after the handshake matters.
 void TlsTransport::on_message(int write_p, int, int type, const void*, size_t, SSL* ssl, void*) {
   TlsTransport* t = static_cast<TlsTransport*>(SSL_get_app_data(ssl));
   if (!write_p && type == SSL3_RT_HANDSHAKE && t && t->open_) t->renegotiating_ = true;
 }
 
+// A write that waited on readability goes first; reading comes last, as it may free us.
 void TlsTransport::readable_io() {
   if (failed_) return;
   if (!open_) {
@@ -158,6 +163,7 @@ void TlsTransport::readable_io() {
   if (!eof_) read_some();  // may free this: nothing after it
 }
 
+// A read that waited on writability is run from its own event, never from here.
 void TlsTransport::writable_io() {
   if (!open_) {
     handshake();
@@ -257,9 +263,11 @@ bool TlsTransport::write_end() {
     ERR_clear_error();
     int r = SSL_shutdown(ssl_);
     int sys = errno;
-    if (r < 0) {
-      int e = SSL_get_error(ssl_, r);
-      if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) fail_tls(e, sys);
+    int e = r < 0 ? SSL_get_error(ssl_, r) : SSL_ERROR_NONE;
+    if (e == SSL_ERROR_WANT_WRITE) return false;
+    // WANT_READ would be for the peer's close_notify, which the owner waits for as an EOF.
+    if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) {
+      fail_tls(e, sys);
       return false;
     }
     close_notify_sent_ = true;
@@ -268,6 +276,7 @@ bool TlsTransport::write_end() {
   return true;
 }
 
+// As for any socket once the handshake is done; before it, the answer has nowhere to go.
 void TlsTransport::shutdown_write(int timeout_sec) {
   if (open_ || shut_wanted_) {
     SocketTransport::shutdown_write(timeout_sec);
@@ -295,14 +304,17 @@ void TlsTransport::fail_tls(int ssl_err, int sys) {
   fail(sys);
 }
 
+// OpenSSL's words when they say more than errno.
 std::string TlsTransport::error() const {
   return tls_err_.empty() ? SocketTransport::error() : tls_err_;
 }
 
+// The handshake, or a write blocked on a read, waits for readability whatever the owner wants.
 bool TlsTransport::io_needs_read() const {
   return (!open_ && hs_wants_read_ && !eof_) || write_wants_read_;
 }
 
+// No application bytes move before the handshake is done.
 bool TlsTransport::io_open() const {
   return open_;
 }
@@ -313,6 +325,7 @@ bool TlsTransport::io_buffered() const {
   return open_ && (eof_seen_ || (!read_blocked_ && SSL_has_pending(ssl_)));
 }
 
+// A write blocked on a read must not spin on writability.
 bool TlsTransport::wants_write(bool have_output) const {
   return (have_output && !write_wants_read_) || read_wants_write_;
 }
