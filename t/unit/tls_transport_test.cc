@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "config.h"
+#include "loopback_test.h"
 #include "tls.h"
 
 namespace {
@@ -123,7 +124,7 @@ struct Owner final : TransportHandler {
   std::vector<TransportEvent> events;
 };
 
-class TlsTransportTest : public ::testing::Test {
+class TlsTransportTest : public LoopbackTest {
  protected:
   void SetUp() override {
     signal(SIGPIPE, SIG_IGN);
@@ -134,22 +135,13 @@ class TlsTransportTest : public ::testing::Test {
     server_ctx_ = tls_server_context(dir_ + "/cert.pem", dir_ + "/key.pem", err);
     ASSERT_TRUE(server_ctx_) << err;
     peer_ctx_ = SSL_CTX_new(TLS_client_method());
-    base_ = event_base_new();
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = {};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    ASSERT_EQ(listen(listener_, 8), 0);
-    socklen_t len = sizeof addr_;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr_), &len);
+    open_loopback();
   }
   void TearDown() override {
     t_.reset();  // closes our socket first: a peer blocked in a read gets its EOF
     done_ = true;
     if (peer_.joinable()) peer_.join();
-    close(listener_);
-    event_base_free(base_);
+    close_loopback();
     SSL_CTX_free(server_ctx_);
     SSL_CTX_free(peer_ctx_);
     std::string rm = "rm -rf " + dir_;
@@ -211,23 +203,10 @@ class TlsTransportTest : public ::testing::Test {
     ASSERT_TRUE(t->connect(a, nullptr, err)) << err;
     t_ = std::move(t);
   }
-  // Runs the loop until `done` or about `ms` pass.
-  template <typename F>
-  void run_until(F done, int ms = 10000) {
-    for (int i = 0; i < ms && !done(); i++) {
-      timeval tv = {0, 1000};
-      event_base_loopexit(base_, &tv);
-      event_base_dispatch(base_);
-    }
-  }
-
   std::string dir_;
   SSL_CTX* server_ctx_ = nullptr;
   SSL_CTX* peer_ctx_ = nullptr;
   std::shared_ptr<SSL_CTX> client_ctx_;
-  event_base* base_ = nullptr;
-  int listener_ = -1;
-  sockaddr_in addr_ = {};
   std::thread peer_;
   std::atomic<bool> done_{false};
   std::atomic<bool> peer_done_{false};
