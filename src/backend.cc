@@ -33,7 +33,8 @@ void socket_nodelay(int fd) {
 std::unique_ptr<Transport> backend_connect(event_base* base, evdns_base* dns,
                                            const BackendAddr& addr, SSL_CTX* tls, bool verify,
                                            std::string& err) {
-  if (addr.kind != BackendAddr::Kind::kWss) {
+  // The one place that picks a backend's transport: TLS for tls:// and wss:// alike.
+  if (!addr.tls()) {
     auto t = std::make_unique<PlainTransport>(base);
     if (!t->connect(addr, dns, err)) return nullptr;
     return t;

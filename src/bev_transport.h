@@ -1,5 +1,5 @@
-// A transport over a libevent bufferevent: the TLS connection to a wss:// backend, or a client's
-// on a tls listener (bufferevent_openssl), whose records libevent reads and writes whole.
+// A transport over a libevent bufferevent: the TLS connection to a tls:// or wss:// backend, or a
+// client's on a tls listener (bufferevent_openssl), whose records libevent reads and writes whole.
 #pragma once
 
 #include "transport.h"

@@ -156,8 +156,8 @@ const std::vector<Option> kOptions = {
      &RouteConfig::path,
      check_path},
     {{"backend", S::kRoute, T::kBackend, false, nullptr, 0, kAny, nullptr, nullptr,
-      "where clients go: tcp://HOST:PORT, unix:/PATH, ws[s]://HOST[:PORT][/PATH] or echo "
-      "(required)"},
+      "where clients go: tcp://HOST:PORT, tls://HOST:PORT, unix:/PATH, "
+      "ws[s]://HOST[:PORT][/PATH] or echo (required)"},
      &RouteConfig::backend,
      nullptr},
     {{"type", S::kRoute, T::kEnum, false, "binary", 0, kAny, "text|binary", nullptr,
@@ -177,13 +177,21 @@ const std::vector<Option> kOptions = {
      &RouteConfig::forwarded,
      nullptr},
     {{"tls_verify", S::kRoute, T::kSwitch, false, "on", 0, kAny, nullptr, nullptr,
-      "wss:// routes: check the backend's certificate and host name"},
+      "tls:// and wss:// routes: check the backend's certificate and host name"},
      &RouteConfig::tls_verify,
      nullptr},
     {{"tls_ca", S::kRoute, T::kString, false, "", 0, kAny, nullptr, nullptr,
-      "wss:// routes: a PEM file of CAs to trust instead of the system's"},
+      "tls:// and wss:// routes: a PEM file of CAs to trust instead of the system's"},
      &RouteConfig::tls_ca,
      check_tls_ca},
+    {{"tls_client_cert", S::kRoute, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
+      "tls:// and wss:// routes: the PEM certificate chain wsgate shows the backend"},
+     &RouteConfig::tls_client_cert,
+     nullptr},
+    {{"tls_client_key", S::kRoute, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
+      "tls:// and wss:// routes: the PEM private key of tls_client_cert"},
+     &RouteConfig::tls_client_key,
+     nullptr},
 };
 
 // ---- Row members ----

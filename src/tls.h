@@ -1,5 +1,5 @@
-// TLS toward wss:// backends (contexts built once per route, sessions per connection) and for
-// clients on tls listeners (one server context).
+// TLS toward tls:// and wss:// backends (contexts built once per route, sessions per connection)
+// and for clients on tls listeners (one server context).
 #pragma once
 
 #include <string>
@@ -17,6 +17,13 @@ SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify);
 // the chain in `cert` (PEM, leaf first) and the key in `key`. Null with err naming the file
 // and OpenSSL's reason on failure.
 SSL_CTX* tls_server_context(const std::string& cert, const std::string& key, std::string& err);
+// Loads the chain `cert` (PEM, leaf first) and its private key `key` into ctx: the server's
+// certificate, or the one a client context shows backends. False with err naming the file,
+// OpenSSL's reason and the fix in terms of the settings named; *key_at_fault tells whether the
+// key (or else the chain) is to blame.
+bool tls_use_identity(SSL_CTX* ctx, const std::string& cert, const std::string& key,
+                      const char* cert_setting, const char* key_setting, std::string& err,
+                      bool* key_at_fault = nullptr);
 // Fills what the finished handshake on an accepted connection tells: version and SNI.
 void tls_session_info(SSL* ssl, ConnInfo& info);
 // OpenSSL's reason for the last failure on this thread, or empty.
