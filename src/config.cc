@@ -180,14 +180,15 @@ void check_backend_tls(Parser& p, const RouteConfig& r, const std::map<std::stri
                                 "use tls://HOST:PORT or wss://");
     return;
   }
-  bool cert = keys.count("tls_client_cert"), key = keys.count("tls_client_key");
+  // An empty value counts as unset, as it does when the route is built.
+  bool cert = !r.tls_client_cert.empty(), key = !r.tls_client_key.empty();
   if (cert != key) {
     p.error(keys.at(cert ? "tls_client_cert" : "tls_client_key"),
             std::string("tls_client_cert and tls_client_key go together; set ") +
                 (cert ? "tls_client_key" : "tls_client_cert") + " as well");
     return;
   }
-  if (!cert || r.tls_client_cert.empty() || r.tls_client_key.empty()) return;
+  if (!cert) return;
   std::string err;
   SSL_CTX* ctx = tls_client_context(false, "", err);
   bool key_at_fault = false;

@@ -440,6 +440,9 @@ TEST(ConfigError, TlsKeysOnlyForTlsBackends) {
   expect_error("[route a]\npath = /a\nbackend = wss://h\n\ntls_client_key = /x.pem\n", 5,
                "tls_client_cert and tls_client_key go together; set tls_client_cert as well");
   expect_error(
+      "[route a]\npath = /a\nbackend = tls://h:1\ntls_client_key =\ntls_client_cert = /x\n", 5,
+      "tls_client_cert and tls_client_key go together; set tls_client_key as well");
+  expect_error(
       "[route a]\npath = /a\nbackend = tls://h:1\ntls_client_cert = /nonexistent/c.pem\n"
       "tls_client_key = /nonexistent/k.pem\n",
       4, "cannot load the certificate chain /nonexistent/c.pem");
