@@ -1,10 +1,11 @@
 # tls:// bridges and client certificates toward backends. A throwaway PKI (test_pki: a CA, a
 # server certificate for localhost/127.0.0.1/::1, one for the wrong name, a self-signed one, a
 # client certificate, and a second CA); python3 ssl echo servers that log the SNI and the client
-# certificate they saw, some requiring one; a python3-websockets server over TLS requiring a
-# client certificate. Checks text and binary echo through tls:// with python3-websockets, SNI,
-# every verify failure as a 502 with the reason in the log, tls_verify = off, the client
-# certificate on tls:// and wss:// routes, and the config errors for tls_client_cert/key.
+# certificate they saw, some requiring one; openssl s_server requiring one (TLS 1.2 and 1.3),
+# for its alerts; a python3-websockets server over TLS requiring a client certificate. Checks
+# text and binary echo through tls:// with python3-websockets, SNI, every verify failure as a
+# 502 with the reason in the log, tls_verify = off, the client certificate on tls:// and wss://
+# routes, refusals without one, and the config errors for tls_client_cert/key.
 use strict;
 use warnings;
 use FindBin;
