@@ -30,7 +30,8 @@ std::unique_ptr<Transport> backend_connect(event_base* base, evdns_base* dns,
                                            const BackendAddr& addr, SSL_CTX* tls, bool verify,
                                            std::string& err) {
   std::unique_ptr<SocketTransport> t;
-  if (addr.kind != BackendAddr::Kind::kWss) {
+  // The one place that picks a backend's transport: TLS for tls:// and wss:// alike.
+  if (!addr.tls()) {
     t = std::make_unique<PlainTransport>(base);
   } else {
     SSL* ssl = tls_client_session(tls, addr.host, verify);

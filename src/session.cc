@@ -343,7 +343,11 @@ void Session::backend_event(TransportEvent ev) {
              ("backend " + route_->config().backend.text + " unreachable: " + err).c_str());
     }
   } else if (state_ == State::kBackendHandshake) {
-    reject(http_status::kBadGateway, "backend closed the connection instead of answering");
+    // A TLS backend may refuse only now, e.g. TLS 1.3 rejecting the client certificate.
+    std::string why = ev == TransportEvent::kEof
+                          ? "backend closed the connection instead of answering"
+                          : "backend connection failed instead of answering: " + backend_->error();
+    reject(http_status::kBadGateway, why.c_str());
   } else if (state_ == State::kErrorBody) {
     free_backend();
     close_client();

@@ -299,6 +299,9 @@ void TlsTransport::fail_tls(int ssl_err, int sys) {
     return;
   }
   ERR_clear_error();
+  // A peer that hangs up in the middle of the handshake (one that wants a client certificate
+  // may, without an alert) leaves no errno to tell it by.
+  if (!sys && !open_) tls_err_ = "TLS: the peer closed the connection during the handshake";
   fail(sys);
 }
 
