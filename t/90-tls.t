@@ -1,8 +1,9 @@
 # TLS listeners (wss://): a throwaway CA and server certificate made with the openssl CLI; checks
 # the protocol versions and ALPN with openssl s_client, echo over wss:// with python3-websockets
-# and Mojo::UserAgent, a hybi-00 client's wss:// Location, forwarding headers saying https, the
-# handshake_timeout for a client that never starts TLS, plain HTTP on the TLS port, and the config
-# errors (a tls listener without a certificate, a key that does not match it).
+# and Mojo::UserAgent (on the echo route, a TCP bridge and a ws:// proxy route), a hybi-00
+# client's wss:// Location, forwarding headers saying https, the handshake_timeout for a client
+# that never starts TLS, plain HTTP on the TLS port, and the config errors (a tls listener
+# without a certificate, a key that does not match it).
 use strict;
 use warnings;
 use FindBin;
@@ -48,6 +49,21 @@ INI
 my $gw = wsgate($routes, tls => 1, server => $tls_server);
 my $port = $gw->port;
 
+# The same clients also reach a TCP bridge and a ws:// proxy route over TLS: a TCP echo
+# server, and a second (plain) wsgate whose echo route stands in for a WebSocket backend.
+my $tcp_echo = tcp_echo_server();
+my $ws_backend = wsgate("[route echo]\npath = /echo\nbackend = echo\ntype = text\n");
+my $gw3 = wsgate(<<"INI", tls => 1, server => $tls_server);
+[route bridge]
+path = /bridge
+backend = tcp://127.0.0.1:${\ $tcp_echo->port }
+type = binary
+
+[route proxy]
+path = /proxy
+backend = ws://127.0.0.1:${\ $ws_backend->port }/echo
+INI
+
 # ---- protocol versions and ALPN ----
 
 sub s_client {
@@ -83,6 +99,8 @@ async def main(url, ca):
     async with websockets.connect(url, ssl=ctx) as ws:
         await ws.send("hello tls")
         text = await ws.recv()
+        if isinstance(text, bytes):  # a binary bridge answers in binary frames
+            text = text.decode()
         await ws.send(b"\x00\x01\xfe\xff")
         data = await ws.recv()
         print("text=%s binary=%s" % (text, data.hex() if isinstance(data, bytes) else "str:" + data))
@@ -95,6 +113,12 @@ PY
   is($rc, 0, 'python3-websockets: wss:// session ran') or diag $out;
   like($out, qr/text=hello tls/, 'python3-websockets: text echoed over TLS');
   like($out, qr/binary=0001feff/, 'python3-websockets: binary message echoed over TLS');
+  for my $path ('/bridge', '/proxy') {
+    ($rc, $out) = run_command(20, $PY, '-c', $client_py, "wss://127.0.0.1:${\ $gw3->port }$path",
+      "$dir/ca.pem");
+    like($out, qr/text=hello tls binary=0001feff/,
+      "python3-websockets: text and binary through $path over TLS") or diag $out;
+  }
 }
 
 # ---- Mojo::UserAgent over wss:// ----
@@ -114,6 +138,23 @@ PY
   });
   run_until(10, sub { $done });
   is($got, 'mojo over tls', 'Mojo::UserAgent: echoed over wss://') or diag $err // 'timeout';
+  for my $path ('/bridge', '/proxy') {
+    ($got, $err, $done) = ();
+    $ua->websocket("wss://127.0.0.1:${\ $gw3->port }$path" => sub {
+      my ($ua, $tx) = @_;
+      unless ($tx->is_websocket) {
+        $err = $tx->res->error ? $tx->res->error->{message} : 'no websocket';
+        $done = 1;
+        return;
+      }
+      $tx->on(message => sub { $got = $_[1]; $tx->finish });
+      $tx->on(finish => sub { $done = 1 });
+      $tx->send({binary => "mojo \x00\xff $path"});
+    });
+    run_until(10, sub { $done });
+    is($got, "mojo \x00\xff $path", "Mojo::UserAgent: binary through $path over wss://")
+      or diag $err // 'timeout';
+  }
 }
 
 # ---- hybi-00 over TLS: the Location says wss:// ----
