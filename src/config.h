@@ -44,6 +44,9 @@ struct BackendAddr {
 
 enum class MessageType { kText, kBinary };
 
+// access_log_format: a line of fields, or one JSON object per line.
+enum class AccessLogFormat { kText, kJson };
+
 // tls_verify_client: whether clients on tls listeners are asked for a certificate.
 enum class ClientVerify { kOff, kOptional, kRequire };
 
@@ -85,6 +88,7 @@ struct Config {
   LogLevel log_level = LogLevel::kInfo;
   std::string error_log = "stderr";
   std::string access_log = "stderr";
+  AccessLogFormat access_log_format = AccessLogFormat::kText;
   uint64_t max_connections = 10000;
   uint64_t shutdown_timeout_ms = 30000;
   std::string tls_cert;  // PEM chain, leaf first, for tls listeners

@@ -174,6 +174,10 @@ const std::vector<Option> kOptions = {
       "off, stderr, syslog or a file path", "where the line per finished connection goes"},
      &Config::access_log,
      nullptr},
+    {{"access_log_format", S::kServer, T::kEnum, false, "text", 0, kAny, "text|json", nullptr,
+      "the access log's lines: text fields, or one JSON object each"},
+     &Config::access_log_format,
+     nullptr},
     {{"max_connections", S::kServer, T::kNumber, false, "10000", 1, 10000000, nullptr, nullptr,
       "the most client connections open at once, over all workers"},
      &Config::max_connections,
@@ -439,6 +443,8 @@ bool set_enum(const Option& o, Section& s, const std::string& v, std::string& er
     *type = static_cast<MessageType>(i);
   else if (ClientVerify* verify = target<ClientVerify>(o, s))
     *verify = static_cast<ClientVerify>(i);
+  else if (AccessLogFormat* format = target<AccessLogFormat>(o, s))
+    *format = static_cast<AccessLogFormat>(i);
   else
     return no_member(o, err);
   return true;
@@ -542,6 +548,8 @@ bool format_option(const Option& o, const Config* c, const RouteConfig* r, std::
       if (const LogLevel* level = member<const LogLevel>(f, c, r)) i = static_cast<int>(*level);
       if (const MessageType* type = member<const MessageType>(f, c, r)) i = static_cast<int>(*type);
       if (const ClientVerify* v = member<const ClientVerify>(f, c, r)) i = static_cast<int>(*v);
+      if (const AccessLogFormat* a = member<const AccessLogFormat>(f, c, r))
+        i = static_cast<int>(*a);
       std::vector<std::string> words = enum_words(o);
       if (i < 0 || i >= static_cast<int>(words.size())) return false;
       out = words[i];

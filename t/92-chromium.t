@@ -321,7 +321,7 @@ my @texts = ('hello from chromium',
   ok(!$r->{opened}, 'untrusted certificate: the WebSocket never opens') or diag explain $r;
   is(($r->{close} || {})->{code}, 1006, 'untrusted certificate: Chromium reports 1006');
   ok($r->{error_event}, 'untrusted certificate: with an error event');
-  like($g2->log_text, qr/TLS handshake failed: .*certificate/,
+  ok(wait_for(5, sub { $g2->log_text =~ /TLS handshake failed: .*certificate/ }),
     "untrusted certificate: wsgate logs the handshake Chromium refused")
     or diag $g2->log_text;
 }
