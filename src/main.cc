@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "reload.h"
 #include "runtime.h"
 #include "worker.h"
 
@@ -78,22 +79,6 @@ void drain(std::vector<std::unique_ptr<Worker>>& workers, const sigset_t& signal
       _exit(0);
     }
   }
-}
-
-// SIGHUP: loads the certificates, keys and CA files again into a new Runtime for new
-// connections; if any fails, logs why and keeps the one in use.
-void reload_files(const Config& config, std::vector<std::unique_ptr<Worker>>& workers) {
-  std::vector<std::string> errors;
-  std::shared_ptr<const Runtime> rt = build_runtime(config, errors);
-  if (!rt) {
-    log_error("SIGHUP: reload failed; still serving with the files loaded before:");
-    for (const std::string& e : errors) log_error("%s", e.c_str());
-    return;
-  }
-  for (auto& w : workers) w->use_runtime(rt);
-  log_info(
-      "SIGHUP: reloaded the TLS certificates, keys and CA files; other configuration changes "
-      "need a restart");
 }
 
 }  // namespace
@@ -196,8 +181,9 @@ int main(int argc, char** argv) {
            config.routes.size() == 1 ? "" : "s");
 
   int sig = 0;
+  Serving serving{config_path, config, 1, level_forced};
   while (sigwait(&signals, &sig) == 0 && sig != SIGTERM && sig != SIGINT) {
-    if (sig == SIGHUP) reload_files(config, workers);
+    if (sig == SIGHUP) reload(serving, workers);
     if (sig == SIGUSR1) reopen_logs();
     if (sig == SIGUSR2) log_info("SIGUSR2 received and ignored");
   }

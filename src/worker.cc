@@ -21,7 +21,7 @@ constexpr int kAcceptWarnEverySec = 10;
 }  // namespace
 
 Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>& active)
-    : id_(id), rt_(std::move(rt)), active_(active) {
+    : id_(id), rt_(std::move(rt)), active_(active), serving_(rt_.get()) {
   // The changelist folds a socket's enable/disable pairs within one loop turn into at most one
   // epoll_ctl, where each costs a system call otherwise (safe: wsgate never dup()s a socket).
   event_config* cfg = event_config_new();
@@ -41,7 +41,7 @@ Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>&
 
 Worker::~Worker() {
   while (sessions_) session_done(sessions_);
-  for (evconnlistener* l : listeners_) evconnlistener_free(l);
+  for (Listener& l : listeners_) evconnlistener_free(l.l);
   event_free(stop_ev_);
   event_free(runtime_ev_);
   event_free(resume_ev_);
@@ -64,21 +64,44 @@ bool listen_address_free(const ListenAddr& a, std::string& err) {
   return ok;
 }
 
+bool listen_same_address(const ListenAddr& a, const ListenAddr& b) {
+  return a.addrlen == b.addrlen && memcmp(&a.addr, &b.addr, a.addrlen) == 0;
+}
+
 bool Worker::listen(std::string& err) {
+  return follow_listeners(rt_->config.listen, err);
+}
+
+bool Worker::follow_listeners(const std::vector<ListenAddr>& want, std::string& err) {
+  for (size_t i = 0; i < listeners_.size();) {
+    const ListenAddr* keep = nullptr;
+    for (const ListenAddr& a : want)
+      if (listen_same_address(a, listeners_[i].addr)) keep = &a;
+    if (keep) {
+      listeners_[i++].addr = *keep;
+    } else {
+      evconnlistener_free(listeners_[i].l);
+      listeners_.erase(listeners_.begin() + static_cast<long>(i));
+    }
+  }
   unsigned flags =
       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
-  for (const ListenAddr& a : rt_->config.listen) {
+  bool ok = true;
+  for (const ListenAddr& a : want) {
+    bool have = false;
+    for (const Listener& l : listeners_) have = have || listen_same_address(a, l.addr);
+    if (have) continue;
     evconnlistener* l = evconnlistener_new_bind(
         base_, on_accept, this, flags, 1024, reinterpret_cast<const sockaddr*>(&a.addr), a.addrlen);
     if (!l) {
       err = "cannot listen on " + a.text + ": " + strerror(errno);
-      return false;
+      ok = false;
+      continue;
     }
     evconnlistener_set_error_cb(l, on_accept_error);
-    listeners_.push_back(l);
-    listener_tls_.push_back(a.tls);
+    listeners_.push_back({a, l});
   }
-  return true;
+  return ok;
 }
 
 void Worker::start() {
@@ -107,8 +130,15 @@ void Worker::use_runtime(std::shared_ptr<const Runtime> rt) {
 // The swap happens on the worker's thread, between callbacks, so rt_ needs no lock.
 void Worker::on_runtime(int, short, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
-  std::lock_guard<std::mutex> lock(w->next_rt_mu_);
-  if (w->next_rt_) w->rt_ = std::move(w->next_rt_);
+  {
+    std::lock_guard<std::mutex> lock(w->next_rt_mu_);
+    if (!w->next_rt_) return;
+    w->rt_ = std::move(w->next_rt_);
+  }
+  std::string err;
+  if (!w->stopping_ && !w->follow_listeners(w->rt_->config.listen, err))
+    log_error("worker %d: %s", w->id_, err.c_str());
+  w->serving_ = w->rt_.get();
 }
 
 void Worker::join() {
@@ -135,10 +165,10 @@ void Worker::session_done(Session* s) {
 // A session per client; on a tls listener its transport does the TLS handshake first.
 void Worker::on_accept(evconnlistener* l, int fd, sockaddr* addr, int, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
-  size_t i = 0;
-  while (i < w->listeners_.size() && w->listeners_[i] != l) i++;
+  bool tls = false;
+  for (const Listener& x : w->listeners_) tls = tls || (x.l == l && x.addr.tls);
   std::unique_ptr<Transport> t;
-  if (i < w->listener_tls_.size() && w->listener_tls_[i]) {
+  if (tls && w->rt_->tls_server) {
     t = TlsTransport::accept(w->base_, fd, addr, w->rt_->tls_server->context());
     if (!t) {
       log_warn("worker %d: cannot set up TLS for a client: out of memory?", w->id_);
@@ -173,7 +203,7 @@ void Worker::on_accept_error(evconnlistener*, void* ctx) {
   } else {
     w->accept_failures_++;
   }
-  for (evconnlistener* l : w->listeners_) evconnlistener_disable(l);
+  for (Listener& l : w->listeners_) evconnlistener_disable(l.l);
   timeval tv = {0, kAcceptBackoffMs * 1000};
   evtimer_add(w->resume_ev_, &tv);
 }
@@ -181,16 +211,15 @@ void Worker::on_accept_error(evconnlistener*, void* ctx) {
 void Worker::on_resume(int, short, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
   if (w->stopping_) return;
-  for (evconnlistener* l : w->listeners_) evconnlistener_enable(l);
+  for (Listener& l : w->listeners_) evconnlistener_enable(l.l);
 }
 
 // Stop accepting, close open sessions with 1001, and exit once they are gone or time is up.
 void Worker::on_stop(int, short, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
   w->stopping_ = true;
-  for (evconnlistener* l : w->listeners_) evconnlistener_free(l);
+  for (Listener& l : w->listeners_) evconnlistener_free(l.l);
   w->listeners_.clear();
-  w->listener_tls_.clear();
   evtimer_del(w->resume_ev_);
   for (Session* s = w->sessions_; s;) {
     Session* next = s->next;

@@ -22,6 +22,8 @@ class Session;
 
 // Whether a listen address is free for us (not taken by another process); err says why not.
 bool listen_address_free(const ListenAddr& a, std::string& err);
+// Whether two listen addresses are the same socket address, however they were written.
+bool listen_same_address(const ListenAddr& a, const ListenAddr& b);
 
 class Worker final : public SessionHost {
  public:
@@ -30,14 +32,17 @@ class Worker final : public SessionHost {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Binds this worker's SO_REUSEPORT listeners; false with err on failure.
+  // Binds this worker's SO_REUSEPORT listeners for its runtime; false with err on failure.
   bool listen(std::string& err);
   void start();
   // Asks the worker, from any thread, to stop accepting and close its sessions.
   void stop();
-  // Hands the worker, from any thread, what new connections are to be served with; open
-  // sessions keep the Runtime they started with.
+  // Hands the worker, from any thread, what new connections are to be served with: its
+  // listeners follow the new list (unchanged ones keep their sockets), and open sessions keep
+  // the Runtime they started with.
   void use_runtime(std::shared_ptr<const Runtime> rt);
+  // Whether new connections get `rt` now (its listeners in place), for use_runtime's caller.
+  bool serves(const Runtime* rt) const { return serving_.load() == rt; }
   void join();
 
   int id() const { return id_; }
@@ -60,18 +65,25 @@ class Worker final : public SessionHost {
   static void on_runtime(int fd, short what, void* ctx);
   static void on_deadline(int fd, short what, void* ctx);
   void run();
+  // Makes the listeners match `want`: closes those gone, binds the new, keeps the rest.
+  bool follow_listeners(const std::vector<ListenAddr>& want, std::string& err);
+
+  struct Listener {
+    ListenAddr addr;  // its tls flag may change on a reload; the socket stays
+    evconnlistener* l;
+  };
 
   int id_;
   std::shared_ptr<const Runtime> rt_;
   std::atomic<uint64_t>& active_;
   event_base* base_ = nullptr;
   evdns_base* dns_ = nullptr;
-  std::vector<evconnlistener*> listeners_;
-  std::vector<bool> listener_tls_;  // per listener: whether clients speak TLS there
+  std::vector<Listener> listeners_;
   event* stop_ev_ = nullptr;
   event* runtime_ev_ = nullptr;
   std::mutex next_rt_mu_;
-  std::shared_ptr<const Runtime> next_rt_;  // from use_runtime(), until the worker takes it
+  std::shared_ptr<const Runtime> next_rt_;        // from use_runtime(), until the worker takes it
+  std::atomic<const Runtime*> serving_{nullptr};  // rt_, once its listeners are in place
   event* resume_ev_ = nullptr;
   event* deadline_ev_ = nullptr;
   Session* sessions_ = nullptr;
