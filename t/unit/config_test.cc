@@ -251,7 +251,8 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
   ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
   EXPECT_EQ(p.errors[0],
             "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
-            "log_level, error_log, access_log, max_connections, shutdown_timeout, tls_cert, tls_key, "
+            "log_level, error_log, access_log, max_connections, shutdown_timeout, user, group, "
+            "pid_file, tls_cert, tls_key, "
             "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
             "tls_ticket_rotation, handshake_timeout, idle_timeout, "
             "ping_interval, max_message_size, connect_timeout");
