@@ -18,7 +18,7 @@ CONFIGURE_FLAGS ?=
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps test-deps fuzz-deps bench-deps run test check sanitize fuzz bench distcheck \
-	install clean distclean
+	install uninstall clean distclean
 
 all: $(BUILD)/Makefile
 	$(MAKE) -C $(BUILD) -j$(JOBS)
@@ -98,8 +98,12 @@ bench: bench-deps
 distcheck: test-deps $(BUILD)/Makefile
 	$(MAKE) -C $(BUILD) -j$(JOBS) distcheck
 
+# Both honour DESTDIR, e.g. make install DESTDIR=/tmp/stage.
 install: all
 	$(MAKE) -C $(BUILD) install
+
+uninstall: $(BUILD)/Makefile
+	$(MAKE) -C $(BUILD) uninstall
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "config_values.h"
+#include "privileges.h"
 #include "tls.h"
 
 namespace {
@@ -185,6 +186,18 @@ const std::vector<Option> kOptions = {
     {{"shutdown_timeout", S::kServer, T::kDuration, false, "30s", 0, kAny, nullptr, nullptr,
       "on SIGTERM, how long open connections get to finish closing"},
      &Config::shutdown_timeout_ms,
+     nullptr},
+    {{"user", S::kServer, T::kString, false, "", 0, kAny, nullptr, "an account name",
+      "after binding the listeners, switch to this user (needs a start as root)"},
+     &Config::user,
+     check_user_name},
+    {{"group", S::kServer, T::kString, false, "", 0, kAny, nullptr, "a group name",
+      "after binding, switch to this group; unset: the user's own"},
+     &Config::group,
+     check_group_name},
+    {{"pid_file", S::kServer, T::kString, false, "", 0, kAny, nullptr, "a file path",
+      "write the process id here after binding, and remove it at exit"},
+     &Config::pid_file,
      nullptr},
     {{"tls_cert", S::kServer, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
       "tls listeners: the PEM certificate chain, leaf first"},

@@ -17,7 +17,9 @@
 #include "config.h"
 #include "log.h"
 #include "reload.h"
+#include "privileges.h"
 #include "runtime.h"
+#include "service.h"
 #include "worker.h"
 
 namespace {
@@ -76,6 +78,7 @@ void drain(std::vector<std::unique_ptr<Worker>>& workers, const sigset_t& signal
     if (sig == SIGTERM || sig == SIGINT) {
       log_warn("%s received again: exiting now, cutting the connections still open",
                strsignal(sig));
+      pid_file_remove();
       _exit(0);
     }
   }
@@ -173,25 +176,38 @@ int main(int argc, char** argv) {
     workers.push_back(std::make_unique<Worker>(i, rt, active));
     if (!workers.back()->listen(err)) fatalx("%s", err.c_str());
   }
+  // Bound and logging: now the pid file, and the unprivileged account before any thread starts.
+  if (!config.pid_file.empty() && !pid_file_write(config.pid_file, err)) fatalx("%s", err.c_str());
+  if (!drop_privileges(config, err)) {
+    pid_file_remove();
+    fatalx("%s", err.c_str());
+  }
   for (auto& w : workers) w->start();
   std::string addrs;
   for (const ListenAddr& a : config.listen) addrs += (addrs.empty() ? "" : ", ") + a.text;
   log_info("wsgate %s listening on %s with %d worker%s and %zu route%s", WSGATE_VERSION,
            addrs.c_str(), config.workers, config.workers == 1 ? "" : "s", config.routes.size(),
            config.routes.size() == 1 ? "" : "s");
+  service_notify("READY=1");
 
   int sig = 0;
   Serving serving{config_path, config, 1, level_forced};
   while (sigwait(&signals, &sig) == 0 && sig != SIGTERM && sig != SIGINT) {
-    if (sig == SIGHUP) reload(serving, workers);
+    if (sig == SIGHUP) {
+      service_notify("RELOADING=1");
+      reload(serving, workers);
+      service_notify("READY=1");
+    }
     if (sig == SIGUSR1) reopen_logs();
     if (sig == SIGUSR2) log_info("SIGUSR2 received and ignored");
   }
   log_info("%s received: closing connections and stopping", strsignal(sig));
+  service_notify("STOPPING=1");
   for (auto& w : workers) w->stop();
   drain(workers, signals);
   for (auto& w : workers) w->join();
   workers.clear();
+  pid_file_remove();
   log_info("stopped");
   return 0;
 }

@@ -42,6 +42,8 @@ void check_swap(const Config& now, const Config& next, std::vector<std::string>&
 void warn_restart_only(const Config& now, const Config& next) {
   if (next.error_log != now.error_log || next.access_log != now.access_log)
     log_warn("SIGHUP: error_log and access_log keep their old destinations until a restart");
+  if (next.user != now.user || next.group != now.group || next.pid_file != now.pid_file)
+    log_warn("SIGHUP: user, group and pid_file take effect at the next restart");
 }
 
 }  // namespace

@@ -249,14 +249,13 @@ TEST(ConfigError, UnknownSection) {
 TEST(ConfigError, UnknownKeyListsKnownKeys) {
   Parsed p = parse("[server]\nworkers = 2\nthreads = 4\n" + std::string(kRoute));
   ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  EXPECT_EQ(
-      p.errors[0],
-      "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
-      "log_level, error_log, access_log, access_log_format, max_connections, shutdown_timeout, "
-      "tls_cert, tls_key, "
-      "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
-      "tls_ticket_rotation, handshake_timeout, idle_timeout, "
-      "ping_interval, max_message_size, connect_timeout");
+  EXPECT_EQ(p.errors[0],
+            "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
+            "log_level, error_log, access_log, access_log_format, max_connections, "
+            "shutdown_timeout, user, group, pid_file, tls_cert, tls_key, "
+            "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
+            "tls_ticket_rotation, handshake_timeout, idle_timeout, "
+            "ping_interval, max_message_size, connect_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_EQ(r.errors[0],
