@@ -162,8 +162,11 @@ void BevTransport::on_bev_event(bufferevent* bev, short what, void* ctx) {
   } else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
     t->handler_->on_event(*t, TransportEvent::kEof);
   } else {
-    if (t->accepted_ && !t->connected_)
-      log_info("%s: TLS handshake failed: %s", t->info_->peer.c_str(), t->error().c_str());
+    if (t->accepted_ && !t->connected_) {
+      std::string why = t->error();
+      t->info_->tls_failure = tls_failure_kind(t->tls_error_);
+      log_info("%s: TLS handshake failed: %s", t->info_->peer.c_str(), why.c_str());
+    }
     t->handler_->on_event(*t, TransportEvent::kError);
   }
 }
@@ -173,6 +176,7 @@ std::string BevTransport::error() const {
   if (dns_err) return std::string("cannot resolve backend: ") + evutil_gai_strerror(dns_err);
   unsigned long tls = bufferevent_get_openssl_error(bev_);
   // Library 0 carries a socket error through OpenSSL; errno says it better.
+  tls_error_ = tls;
   if (tls && ERR_GET_LIB(tls) != 0) {
     while (bufferevent_get_openssl_error(bev_)) {
     }

@@ -49,4 +49,7 @@ class BevTransport final : public Transport {
   bool shut_wanted_ = false;
   bool shut_done_ = false;
   bool congested_ = false;
+  // The OpenSSL error error() reported last, which it takes off the connection's queue: kept
+  // to tell the kind of a failed handshake afterwards.
+  mutable unsigned long tls_error_ = 0;
 };
