@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "worker.h"
 
@@ -82,15 +83,18 @@ void drain(std::vector<std::unique_ptr<Worker>>& workers, const sigset_t& signal
 
 // SIGHUP: loads the certificates, keys and CA files again into a new Runtime for new
 // connections; if any fails, logs why and keeps the one in use.
-void reload_files(const Config& config, std::vector<std::unique_ptr<Worker>>& workers) {
+void reload_files(const Config& config, std::vector<std::unique_ptr<Worker>>& workers,
+                  ProcessStats& stats) {
   std::vector<std::string> errors;
   std::shared_ptr<const Runtime> rt = build_runtime(config, errors);
+  (rt ? stats.reloads_ok : stats.reloads_failed)++;
   if (!rt) {
     log_error("SIGHUP: reload failed; still serving with the files loaded before:");
     for (const std::string& e : errors) log_error("%s", e.c_str());
     return;
   }
   for (auto& w : workers) w->use_runtime(rt);
+  stats.generation++;
   log_info(
       "SIGHUP: reloaded the TLS certificates, keys and CA files; other configuration changes "
       "need a restart");
@@ -188,7 +192,22 @@ int main(int argc, char** argv) {
     workers.push_back(std::make_unique<Worker>(i, rt, active));
     if (!workers.back()->listen(err)) fatalx("%s", err.c_str());
   }
+  // The metrics listener binds before any worker runs, so a bad address stops the start cleanly.
+  ProcessStats stats;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics_listen.empty()) {
+    const ListenAddr& m = config.metrics_listen.front();
+    metrics = std::make_unique<MetricsServer>(workers, stats);
+    if (!metrics->listen(m, err))
+      fatalx("%s:%d: [metrics] %s; free the port or pick another listen address",
+             config.file.c_str(), m.line, err.c_str());
+  }
   for (auto& w : workers) w->start();
+  if (metrics) {
+    metrics->start();
+    log_info("metrics on http://%s/metrics and /healthz",
+             config.metrics_listen.front().text.c_str());
+  }
   std::string addrs;
   for (const ListenAddr& a : config.listen) addrs += (addrs.empty() ? "" : ", ") + a.text;
   log_info("wsgate %s listening on %s with %d worker%s and %zu route%s", WSGATE_VERSION,
@@ -197,14 +216,16 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig != SIGTERM && sig != SIGINT) {
-    if (sig == SIGHUP) reload_files(config, workers);
+    if (sig == SIGHUP) reload_files(config, workers, stats);
     if (sig == SIGUSR1) reopen_logs();
     if (sig == SIGUSR2) log_info("SIGUSR2 received and ignored");
   }
   log_info("%s received: closing connections and stopping", strsignal(sig));
+  stats.draining = true;  // /healthz answers 503 while the workers drain
   for (auto& w : workers) w->stop();
   drain(workers, signals);
   for (auto& w : workers) w->join();
+  metrics.reset();  // it reads the workers' counters
   workers.clear();
   log_info("stopped");
   return 0;
