@@ -38,13 +38,15 @@ median() {
 # The value of KEY=VALUE $1 in the line $2.
 field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
-# Starts wsgate on port $1 with the routes in $2, on the CPUs in $3 (proxy or peer). Sets
-# $started (the pid to stop) and $measured (the pid whose CPU and RSS count): the same here.
+# Starts wsgate on port $1 with the routes in $2, on the CPUs in $3 (proxy or peer); with $4, a
+# TLS listener with the bench certificate $4.pem and key $4.key (make_pki). Sets $started (the
+# pid to stop) and $measured (the pid whose CPU and RSS count): the same here.
 start_wsgate() {
-  local port=$1 routes=$2 cpu=$3 conf=$tmp/wsgate-$1.ini
+  local port=$1 routes=$2 cpu=$3 cert=${4:-} conf=$tmp/wsgate-$1.ini tls=''
+  [ -z "$cert" ] || tls=$(printf ' tls\ntls_cert = %s.pem\ntls_key = %s.key' "$cert" "$cert")
   # max_connections fits the descriptors bench/run has; it only silences a warning.
-  printf '[server]\nlisten = 127.0.0.1:%s\nworkers = 1\nlog_level = warn\naccess_log = off\nmax_connections = 5000\n%s\n' \
-    "$port" "$routes" >"$conf"
+  printf '[server]\nlisten = 127.0.0.1:%s%s\nworkers = 1\nlog_level = warn\naccess_log = off\nmax_connections = 5000\n%s\n' \
+    "$port" "$tls" "$routes" >"$conf"
   if [ "$cpu" = proxy ]; then
     "${PROXY_CPU[@]}" "$WSGATE" -c "$conf" 2>>"$tmp/wsgate-$port.log" &
   else
@@ -86,16 +88,18 @@ peer_missing() {
 }
 
 # Starts peer $1 on port $2 in front of the echo backend on port $3, from its shared/peers
-# template, in the foreground with one worker as shared/peers/README.md says. Sets $started
-# (the pid to stop) and $measured (the pid whose CPU and RSS count: nginx's worker, not its
-# master, which only waits).
+# template, in the foreground with one worker as shared/peers/README.md says; with $4, its
+# listener speaks TLS with the bench certificate $4 (tls_listener). Sets $started (the pid to
+# stop) and $measured (the pid whose CPU and RSS count: nginx's worker, not its master, which
+# only waits).
 start_peer() {
-  local name=$1 port=$2 backend=$3 dir=$tmp/$1-$2 tpl conf
+  local name=$1 port=$2 backend=$3 cert=${4:-} dir=$tmp/$1-$2 tpl conf
   tpl=$(peer_template "$name")
   conf=$dir/${tpl%.in}
   mkdir -p "$dir/www" "$dir/tmp"
   sed -e "s|@LISTEN_PORT@|$port|g; s|@BACKEND_PORT@|$backend|g; s|@RUNDIR@|$dir|g" \
     "$PEERS/$tpl" >"$conf"
+  [ -z "$cert" ] || tls_listener "$name" "$port" "$cert" "$conf" || return 1
   case $name in
     nginx*) "${PROXY_CPU[@]}" nginx -p "$dir/" -e "$dir/nginx-error.log" -c "$conf" \
       >>"$dir/stderr" 2>&1 & ;;
@@ -121,14 +125,15 @@ start_peer() {
 }
 
 # Starts proxy $1 on port $2 pinned to the proxy CPU: wsgate with a WS->WS and a WS->TCP route,
-# a peer in front of the backend its route needs. Sets $started and $measured.
+# a peer in front of the backend its route needs; with $3 (a make_pki certificate), a TLS
+# listener with that certificate instead. Sets $started and $measured.
 start_proxy() {
-  local name=$1 port=$2
+  local name=$1 port=$2 cert=${3:-}
   if [ "$name" = wsgate ]; then
     start_wsgate "$port" "$(printf '[route ws]\npath = %s\nbackend = ws://127.0.0.1:%s/echo\n[route tcp]\npath = %s\nbackend = tcp://127.0.0.1:%s' \
-      "${WS_PATH[wsgate]}" "$echo_port" "${TCP_PATH[wsgate]}" "$tcp_port")" proxy
+      "${WS_PATH[wsgate]}" "$echo_port" "${TCP_PATH[wsgate]}" "$tcp_port")" proxy "$cert"
   elif [ -n "${WS_PATH[$name]:-}" ]; then
-    start_peer "$name" "$port" "$echo_port"
+    start_peer "$name" "$port" "$echo_port" "$cert"
   else
     start_peer "$name" "$port" "$tcp_port"
   fi
@@ -148,4 +153,49 @@ proxy_version() {
     haproxy) haproxy -v 2>&1 | sed -n '1s/ version \([^ ]*\).*/ \1/p' ;;
     lighttpd*) lighttpd -v 2>&1 | sed -n '1s|^lighttpd/\([^ ]*\).*|lighttpd \1|p' ;;
   esac
+}
+
+# ---- TLS ----
+
+# A throwaway PKI in directory $1 made with the openssl CLI: a CA, and for 127.0.0.1 and
+# localhost an ECDSA P-256 (ec.pem, ec.key) and an RSA-2048 (rsa.pem, rsa.key) server
+# certificate; ec.all and rsa.all hold certificate and key together, the way HAProxy wants them.
+make_pki() {
+  local d=$1 k
+  mkdir -p "$d"
+  printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\n' >"$d/san.ext"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj '/CN=wsgate bench CA' -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  for k in ec rsa; do
+    if [ "$k" = ec ]; then
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$k.key"
+    else
+      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$k.key"
+    fi 2>/dev/null
+    openssl req -new -key "$d/$k.key" -subj /CN=localhost -out "$d/$k.csr"
+    openssl x509 -req -in "$d/$k.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+      -days 2 -extfile "$d/san.ext" -out "$d/$k.pem" 2>/dev/null
+    cat "$d/$k.pem" "$d/$k.key" >"$d/$k.all"
+  done
+}
+
+# Rewrites the rendered config $4 of peer $1 so that its listener on port $2 speaks TLS with
+# the certificate $3 (make_pki, without suffix): nginx "listen ... ssl" with ssl_certificate,
+# HAProxy "bind ... ssl crt". Protocols TLS 1.2 and 1.3 as wsgate offers by default; ciphers
+# and groups stay each program's defaults (the client offers TLS 1.3 and X25519 only). Fails,
+# saying so, if the template no longer has the line to change.
+tls_listener() {
+  local name=$1 port=$2 cert=$3 conf=$4
+  case $name in
+    nginx*)
+      sed -i -e "/^ *listen 127\.0\.0\.1:${port}[ ;]/{s/;\$/ ssl;/" \
+        -e "a\        ssl_certificate $cert.pem; ssl_certificate_key $cert.key;" \
+        -e "a\        ssl_protocols TLSv1.2 TLSv1.3;" -e "}" "$conf"
+      grep -q "listen 127\.0\.0\.1:$port.* ssl;" "$conf" ;;
+    haproxy)
+      sed -i -e "s|^\( *bind 127\.0\.0\.1:$port\)\( .*\)\?\$|\1\2 ssl crt $cert.all ssl-min-ver TLSv1.2|" \
+        "$conf"
+      grep -q "bind 127\.0\.0\.1:$port.* ssl crt" "$conf" ;;
+    *) false ;;
+  esac || { echo "bench: cannot make $name's listener TLS: $conf has no listen line for it" >&2; return 1; }
 }

@@ -9,9 +9,16 @@
 //       opens CONNS handshaken connections and prints PID's VmRSS before and after; with -s,
 //       each connection first echoes one message of SIZE bytes, so that buffers a proxy keeps
 //       after traffic count too
+//   wsbench handshakes -p PORT -c CONNS [-w WARMUP] [-t SECONDS] [-P PID] [-R]
+//       CONNS TLS clients, each opening a connection, completing a full TLS handshake and
+//       closing (close_notify, then the server's close), again and again; counts handshakes
+//       for SECONDS after WARMUP and the CPU time PID used meanwhile. With -R, each connection
+//       resumes the newest session a server ticket gave instead (TLS 1.3 PSK with X25519)
 //
 // -S offers the subprotocol PROTO (lighttpd's mod_wstunnel answers "binary" whether offered or
 // not); a server that picks a subprotocol that was not offered fails the handshake.
+// -T makes load and idle speak wss:// (TLS 1.3, X25519, no certificate verification; see
+// wsbench_tls.cc); their result line then says what the handshake negotiated.
 //
 // Results go to stdout as one line of KEY=VALUE pairs.
 #include <arpa/inet.h>
@@ -37,27 +44,17 @@
 #include <string>
 #include <vector>
 
+#include "wsbench.h"
+
 namespace {
 
 // At most this many connections are being set up at once, so that 2,000 do not flood the
 // listen backlog.
 constexpr int kMaxPending = 64;
 
-struct Options {
-  std::string mode;
-  int port = 0;
-  std::string path = "/";
-  int conns = 1;
-  size_t size = 64;
-  double warmup = 1;
-  double seconds = 5;
-  pid_t pid = 0;
-  std::string protocol;    // -S: the subprotocol to offer, if any
-  bool idle_echo = false;  // idle -s: one round trip per connection before the RSS is read
-};
+}  // namespace
 
-// Prints a message to stderr and exits with status 1.
-[[noreturn]] void die(const char* fmt, ...) {
+void die(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   std::fputs("wsbench: ", stderr);
@@ -67,14 +64,12 @@ struct Options {
   std::exit(1);
 }
 
-// Seconds on the monotonic clock.
 double now() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-// utime + stime of process PID in seconds, from /proc/PID/stat.
 double proc_cpu(pid_t pid) {
   char path[64], buf[1024];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
@@ -91,7 +86,6 @@ double proc_cpu(pid_t pid) {
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
-// VmRSS of process PID in KiB, from /proc/PID/status.
 long proc_rss_kib(pid_t pid) {
   char path[64], line[256];
   std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
@@ -104,6 +98,14 @@ long proc_rss_kib(pid_t pid) {
   if (kib < 0) die("%s: no VmRSS", path);
   return kib;
 }
+
+void arm_timer(event* timer, double secs) {
+  timeval tv{static_cast<time_t>(secs),
+             static_cast<suseconds_t>((secs - static_cast<long>(secs)) * 1e6)};
+  evtimer_add(timer, &tv);
+}
+
+namespace {
 
 // ---- TCP echo server ----
 
@@ -152,7 +154,8 @@ struct Conn {
   int fd = -1;
   event* rev = nullptr;
   event* wev = nullptr;
-  enum { kConnecting, kHandshake, kOpen } state = kConnecting;
+  SSL* ssl = nullptr;  // -T
+  enum { kConnecting, kTls, kHandshake, kOpen } state = kConnecting;
   std::string response;        // the handshake response, until its blank line
   std::vector<uint8_t> frame;  // header, mask and masked payload of the message in flight
   size_t header_len = 0;       // bytes before the mask
@@ -176,7 +179,18 @@ struct Bench {
   long rss0 = 0;
   event* timer = nullptr;
   int phase = 0;  // load: 0 connecting, 1 warm-up, 2 measuring; idle: 0 connecting, 1 settling
+  std::string tls_info;  // -T: what the first TLS handshake negotiated
 };
+
+// recv(2), or its TLS equivalent on a wss:// connection.
+ssize_t conn_recv(Conn* c, void* buf, size_t len) {
+  return c->ssl ? tls_recv(c->ssl, buf, len) : recv(c->fd, buf, len, 0);
+}
+
+// send(2), or its TLS equivalent on a wss:// connection.
+ssize_t conn_send(Conn* c, const void* buf, size_t len) {
+  return c->ssl ? tls_send(c->ssl, buf, len) : send(c->fd, buf, len, MSG_NOSIGNAL);
+}
 
 // A fresh 32-bit masking key (xorshift64).
 uint32_t next_mask(Bench* b) {
@@ -191,7 +205,7 @@ void on_write(evutil_socket_t, short, void* arg);
 // Writes what is left of the frame; waits for EV_WRITE if the socket is full.
 void flush(Conn* c) {
   while (c->sent < c->frame.size()) {
-    ssize_t n = send(c->fd, c->frame.data() + c->sent, c->frame.size() - c->sent, MSG_NOSIGNAL);
+    ssize_t n = conn_send(c, c->frame.data() + c->sent, c->frame.size() - c->sent);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         event_add(c->wev, nullptr);
@@ -285,21 +299,15 @@ void check_protocol(const Options& o, const std::string& response) {
     die("the server chose subprotocol \"%s\", offered \"%s\"", got.c_str(), o.protocol.c_str());
 }
 
-// Readable: handshake response while handshaking, frames once open.
-void on_read(evutil_socket_t fd, short, void* arg) {
-  Conn* c = static_cast<Conn*>(arg);
+// Takes n bytes read into the read buffer: the handshake response while handshaking, frames
+// once open.
+void take(Conn* c, size_t n) {
   Bench* b = c->b;
-  ssize_t n = recv(fd, b->rbuf, sizeof b->rbuf, 0);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    die("recv: %s", std::strerror(errno));
-  }
-  if (n == 0) die("the server closed a connection");
   if (c->state == Conn::kOpen) {
-    feed_frames(c, b->rbuf, static_cast<size_t>(n));
+    feed_frames(c, b->rbuf, n);
     return;
   }
-  c->response.append(reinterpret_cast<char*>(b->rbuf), static_cast<size_t>(n));
+  c->response.append(reinterpret_cast<char*>(b->rbuf), n);
   size_t end = c->response.find("\r\n\r\n");
   if (end == std::string::npos) {
     if (c->response.size() > 8192) die("handshake response too long");
@@ -316,17 +324,8 @@ void on_read(evutil_socket_t fd, short, void* arg) {
   connect_more(b);
 }
 
-// Writable: the connect finished (send the upgrade request), or the frame can go on.
-void on_write(evutil_socket_t fd, short, void* arg) {
-  Conn* c = static_cast<Conn*>(arg);
-  if (c->state != Conn::kConnecting) {
-    flush(c);
-    return;
-  }
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err) die("connect to 127.0.0.1:%d: %s", c->b->o.port, std::strerror(err));
+// Sends the upgrade request on a connected (and, with -T, TLS-handshaken) socket.
+void send_upgrade(Conn* c) {
   std::string req =
       "GET " + c->b->o.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(c->b->o.port) +
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -335,9 +334,55 @@ void on_write(evutil_socket_t fd, short, void* arg) {
       (c->b->o.protocol.empty() ? std::string()
                                 : "Sec-WebSocket-Protocol: " + c->b->o.protocol + "\r\n") +
       "\r\n";
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+  if (conn_send(c, req.data(), req.size()) != static_cast<ssize_t>(req.size()))
     die("send of the upgrade request failed");
   c->state = Conn::kHandshake;
+}
+
+// Advances the TLS handshake (-T) as far as the socket lets it; once done, upgrades.
+void tls_step(Conn* c) {
+  bool want_write = false;
+  if (!tls_handshake_step(c->ssl, &want_write)) {
+    if (want_write) event_add(c->wev, nullptr);
+    return;
+  }
+  event_del(c->wev);  // a wait for writable from the handshake must not send a frame later
+  if (c->b->tls_info.empty()) c->b->tls_info = tls_describe(c->ssl);
+  send_upgrade(c);
+}
+
+// Readable: handshake response while handshaking, frames once open.
+void on_read(evutil_socket_t, short, void* arg) {
+  Conn* c = static_cast<Conn*>(arg);
+  if (c->state == Conn::kTls) return tls_step(c);
+  // TLS hands over at most one record per read and the socket may already be drained, so read
+  // on until it would block.
+  do {
+    ssize_t n = conn_recv(c, c->b->rbuf, sizeof c->b->rbuf);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      die("recv: %s", std::strerror(errno));
+    }
+    if (n == 0) die("the server closed a connection");
+    take(c, static_cast<size_t>(n));
+  } while (c->ssl);
+}
+
+// Writable: the connect finished (start TLS or send the upgrade request), the TLS handshake
+// can go on, or the frame can.
+void on_write(evutil_socket_t fd, short, void* arg) {
+  Conn* c = static_cast<Conn*>(arg);
+  if (c->state == Conn::kOpen) return flush(c);
+  if (c->state == Conn::kTls) return tls_step(c);
+  if (c->state != Conn::kConnecting) return;
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) die("connect to 127.0.0.1:%d: %s", c->b->o.port, std::strerror(err));
+  if (!c->b->o.tls) return send_upgrade(c);
+  c->ssl = tls_new_session(fd);
+  c->state = Conn::kTls;
+  tls_step(c);
 }
 
 // Starts non-blocking connects until kMaxPending are in progress or all are started.
@@ -367,24 +412,23 @@ void on_timer(evutil_socket_t, short, void* arg) {
   Bench* b = static_cast<Bench*>(arg);
   if (b->o.mode == "idle") {
     long rss1 = proc_rss_kib(b->o.pid);
-    std::printf("conns=%d rss0_kib=%ld rss1_kib=%ld kib_per_conn=%.2f\n", b->o.conns, b->rss0, rss1,
-                static_cast<double>(rss1 - b->rss0) / b->o.conns);
+    std::printf("conns=%d rss0_kib=%ld rss1_kib=%ld kib_per_conn=%.2f%s%s\n", b->o.conns, b->rss0,
+                rss1, static_cast<double>(rss1 - b->rss0) / b->o.conns,
+                b->tls_info.empty() ? "" : " ", b->tls_info.c_str());
     event_base_loopbreak(b->base);
   } else if (b->phase == 1) {
     b->phase = 2;
     b->msgs0 = b->msgs;
     b->t0 = now();
     if (b->o.pid) b->cpu0 = proc_cpu(b->o.pid);
-    timeval tv{static_cast<time_t>(b->o.seconds),
-               static_cast<suseconds_t>((b->o.seconds - static_cast<long>(b->o.seconds)) * 1e6)};
-    evtimer_add(b->timer, &tv);
+    arm_timer(b->timer, b->o.seconds);
   } else {
     double cpu = b->o.pid ? proc_cpu(b->o.pid) - b->cpu0 : 0;
     double secs = now() - b->t0;
     uint64_t msgs = b->msgs - b->msgs0;
-    std::printf("msgs=%llu seconds=%.3f msgs_per_s=%.0f cpu_s=%.2f cpu_us_per_msg=%.2f\n",
+    std::printf("msgs=%llu seconds=%.3f msgs_per_s=%.0f cpu_s=%.2f cpu_us_per_msg=%.2f%s%s\n",
                 static_cast<unsigned long long>(msgs), secs, msgs / secs, cpu,
-                msgs ? cpu * 1e6 / msgs : 0.0);
+                msgs ? cpu * 1e6 / msgs : 0.0, b->tls_info.empty() ? "" : " ", b->tls_info.c_str());
     event_base_loopbreak(b->base);
   }
 }
@@ -392,9 +436,7 @@ void on_timer(evutil_socket_t, short, void* arg) {
 // Arms the timer for the next phase in SECS seconds.
 void phase_in(Bench* b, double secs) {
   b->phase = 1;
-  timeval tv{static_cast<time_t>(secs),
-             static_cast<suseconds_t>((secs - static_cast<long>(secs)) * 1e6)};
-  evtimer_add(b->timer, &tv);
+  arm_timer(b->timer, secs);
 }
 
 // Idle: every connection is open (and has echoed its message); let the proxy settle before
@@ -449,7 +491,9 @@ int run_clients(const Options& o, event_base* base) {
       "usage: wsbench echo -p PORT\n"
       "       wsbench load -p PORT -u PATH -c CONNS -s SIZE [-w WARMUP] [-t SECONDS] [-P PID]\n"
       "                    [-S PROTO]\n"
-      "       wsbench idle -p PORT -u PATH -c CONNS -P PID [-s SIZE] [-S PROTO]\n",
+      "       wsbench idle -p PORT -u PATH -c CONNS -P PID [-s SIZE] [-S PROTO]\n"
+      "       wsbench handshakes -p PORT -c CONNS [-w WARMUP] [-t SECONDS] [-P PID] [-R]\n"
+      "       -T: load and idle over TLS (wss://)\n",
       stderr);
   std::exit(2);
 }
@@ -461,10 +505,10 @@ int main(int argc, char** argv) {
   if (argc < 2) usage();
   Options o;
   o.mode = argv[1];
-  if (o.mode != "echo" && o.mode != "load" && o.mode != "idle") usage();
+  if (o.mode != "echo" && o.mode != "load" && o.mode != "idle" && o.mode != "handshakes") usage();
   int opt;
   optind = 2;
-  while ((opt = getopt(argc, argv, "p:u:c:s:w:t:P:S:")) != -1) {
+  while ((opt = getopt(argc, argv, "p:u:c:s:w:t:P:S:TR")) != -1) {
     switch (opt) {
       case 'p':
         o.port = std::atoi(optarg);
@@ -491,6 +535,12 @@ int main(int argc, char** argv) {
       case 'S':
         o.protocol = optarg;
         break;
+      case 'T':
+        o.tls = true;
+        break;
+      case 'R':
+        o.resume = true;
+        break;
       default:
         usage();
     }
@@ -501,5 +551,6 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   event_base* base = event_base_new();
   if (!base) die("event_base_new failed");
-  return o.mode == "echo" ? run_echo(o, base) : run_clients(o, base);
+  if (o.mode == "echo") return run_echo(o, base);
+  return o.mode == "handshakes" ? run_handshakes(o, base) : run_clients(o, base);
 }

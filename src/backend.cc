@@ -5,15 +5,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <openssl/ssl.h>
-
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
 
-#include "bev_transport.h"
 #include "plain_transport.h"
 #include "tls.h"
+#include "tls_transport.h"
 
 bool numeric_backend_address(const BackendAddr& addr, sockaddr_storage& ss, int& len) {
   memset(&ss, 0, sizeof ss);
@@ -33,23 +29,18 @@ void socket_nodelay(int fd) {
 std::unique_ptr<Transport> backend_connect(event_base* base, evdns_base* dns,
                                            const BackendAddr& addr, SSL_CTX* tls, bool verify,
                                            std::string& err) {
-  if (addr.kind != BackendAddr::Kind::kWss) {
-    auto t = std::make_unique<PlainTransport>(base);
-    if (!t->connect(addr, dns, err)) return nullptr;
-    return t;
+  std::unique_ptr<SocketTransport> t;
+  // The one place that picks a backend's transport: TLS for tls:// and wss:// alike.
+  if (!addr.tls()) {
+    t = std::make_unique<PlainTransport>(base);
+  } else {
+    SSL* ssl = tls_client_session(tls, addr.host, verify);
+    if (!ssl) {
+      err = "cannot set up the backend connection";
+      return nullptr;
+    }
+    t = std::make_unique<TlsTransport>(base, ssl);
   }
-  SSL* ssl = tls_client_session(tls, addr.host, verify);
-  bufferevent* bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                          BEV_OPT_CLOSE_ON_FREE)
-                         : nullptr;
-  if (!bev) {
-    if (ssl) SSL_free(ssl);
-    err = "cannot set up the backend connection";
-    return nullptr;
-  }
-  // A peer that closes without close_notify is an EOF, as with plain TCP.
-  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  auto t = std::make_unique<BevTransport>(bev);
   if (!t->connect(addr, dns, err)) return nullptr;
   return t;
 }

@@ -1,4 +1,4 @@
-// Opening connections to tcp://, unix:, ws:// and wss:// backends without blocking.
+// Opening connections to tcp://, tls://, unix:, ws:// and wss:// backends without blocking.
 #pragma once
 
 #include <sys/socket.h>
@@ -13,8 +13,9 @@ struct event_base;
 struct evdns_base;
 typedef struct ssl_ctx_st SSL_CTX;
 
-// A transport that is connecting to the backend: plain, or TLS for wss:// (from `tls`, with the
-// host name checked when `verify`). kConnected or kError follows; null, with err, when the
+// A transport that is connecting to the backend: plain, or TLS for tls:// and wss:// (from
+// `tls`, with the host name checked when `verify`); for TLS, kConnected means the handshake is
+// done and the certificate verified. kConnected or kError follows; null, with err, when the
 // connect cannot even start.
 std::unique_ptr<Transport> backend_connect(event_base* base, evdns_base* dns,
                                            const BackendAddr& addr, SSL_CTX* tls, bool verify,

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <ini.h>
+#include <openssl/ssl.h>
 #include <string.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 
 #include "config_table.h"
 #include "config_values.h"
+#include "tls.h"
 
 namespace {
 
@@ -219,6 +221,40 @@ void check_tls(Parser& p) {
   }
 }
 
+// The TLS keys of a route toward its backend: only where the backend speaks TLS, the client
+// certificate and key as a pair, and loaded now, so that a bad file is an error at its line
+// rather than a 502 for every client.
+void check_backend_tls(Parser& p, const RouteConfig& r, const std::map<std::string, int>& keys) {
+  static const char* const kTlsKeys[] = {"tls_verify", "tls_ca", "tls_client_cert",
+                                         "tls_client_key"};
+  if (!r.backend.tls()) {
+    for (const char* k : kTlsKeys)
+      if (keys.count(k))
+        p.error(keys.at(k), "[route " + r.name + "] sets " + k +
+                                ", which only applies to tls:// and wss:// backends; remove it or "
+                                "use tls://HOST:PORT or wss://");
+    return;
+  }
+  // An empty value counts as unset, as it does when the route is built.
+  bool cert = !r.tls_client_cert.empty(), key = !r.tls_client_key.empty();
+  if (cert != key) {
+    p.error(keys.at(cert ? "tls_client_cert" : "tls_client_key"),
+            std::string("tls_client_cert and tls_client_key go together; set ") +
+                (cert ? "tls_client_key" : "tls_client_cert") + " as well");
+    return;
+  }
+  if (!cert) return;
+  std::string err;
+  SSL_CTX* ctx = tls_client_context(false, "", err);
+  bool key_at_fault = false;
+  if (ctx && !tls_use_identity(ctx, r.tls_client_cert, r.tls_client_key, "tls_client_cert",
+                               "tls_client_key", err, &key_at_fault))
+    p.error(keys.at(key_at_fault ? "tls_client_key" : "tls_client_cert"), err);
+  else if (!ctx)
+    p.error(keys.at("tls_client_cert"), err);
+  SSL_CTX_free(ctx);
+}
+
 // Whole-file checks once every line is read, and [server] values for what routes left unset.
 void finish(Parser& p) {
   Config& c = *p.config;
@@ -251,10 +287,7 @@ void finish(Parser& p) {
         p.error(r.path_line, "path " + r.path + " is already routed at line " +
                                  std::to_string(it->second) + "; each path belongs to one route");
     }
-    if ((keys.count("tls_verify") || keys.count("tls_ca")) &&
-        r.backend.kind != BackendAddr::Kind::kWss && keys.count("backend"))
-      p.error(r.line, "[route " + r.name +
-                          "] sets tls_verify or tls_ca, which only apply to wss:// backends");
+    if (keys.count("backend")) check_backend_tls(p, r, keys);
     if (keys.count("forwarded") && !r.backend.websocket() && keys.count("backend"))
       p.error(r.line, "[route " + r.name +
                           "] sets forwarded, which only applies to ws:// and wss:// backends");

@@ -29,16 +29,23 @@ struct ListenAddr {
 };
 
 struct BackendAddr {
-  enum class Kind { kEcho, kTcp, kUnix, kWs, kWss };
+  enum class Kind { kEcho, kTcp, kUnix, kWs, kWss, kTls };
   Kind kind = Kind::kEcho;
   std::string text;  // as written, for logs
-  std::string host;  // kTcp, kWs, kWss
-  int port = 0;      // kTcp, kWs, kWss
+  std::string host;  // kTcp, kWs, kWss, kTls
+  int port = 0;      // kTcp, kWs, kWss, kTls
   std::string path;  // kUnix: the socket; kWs, kWss: the URL path, empty for the client's
   bool websocket() const { return kind == Kind::kWs || kind == Kind::kWss; }
+  // The backend connection speaks TLS: wss://, and tls:// bridges.
+  bool tls() const { return kind == Kind::kWss || kind == Kind::kTls; }
+  // Bridge mode: the backend takes a byte stream.
+  bool bridge() const { return kind == Kind::kTcp || kind == Kind::kUnix || kind == Kind::kTls; }
 };
 
 enum class MessageType { kText, kBinary };
+
+// access_log_format: a line of fields, or one JSON object per line.
+enum class AccessLogFormat { kText, kJson };
 
 // tls_verify_client: whether clients on tls listeners are asked for a certificate.
 enum class ClientVerify { kOff, kOptional, kRequire };
@@ -66,9 +73,11 @@ struct RouteConfig {
   MessageType type = MessageType::kBinary;
   std::vector<std::string> protocols;
   std::vector<std::string> origins;
-  bool forwarded = false;  // ws:// routes: add X-Forwarded-* and Forwarded
-  bool tls_verify = true;  // wss:// routes: check the certificate and host name
-  std::string tls_ca;      // wss:// routes: CA file; empty for the system's
+  bool forwarded = false;       // ws:// routes: add X-Forwarded-* and Forwarded
+  bool tls_verify = true;       // tls:// and wss:// routes: check the certificate and host name
+  std::string tls_ca;           // tls:// and wss:// routes: CA file; empty for the system's
+  std::string tls_client_cert;  // tls:// and wss:// routes: PEM chain shown to the backend
+  std::string tls_client_key;   // its private key; set with tls_client_cert or not at all
   Limits limits;
 };
 
@@ -79,6 +88,7 @@ struct Config {
   LogLevel log_level = LogLevel::kInfo;
   std::string error_log = "stderr";
   std::string access_log = "stderr";
+  AccessLogFormat access_log_format = AccessLogFormat::kText;
   uint64_t max_connections = 10000;
   uint64_t shutdown_timeout_ms = 30000;
   std::string tls_cert;  // PEM chain, leaf first, for tls listeners
@@ -116,7 +126,7 @@ enum class ConfigType {
   kString,    // any text
   kList,      // comma-separated items
   kAddress,   // IPv4:PORT or [IPv6]:PORT, optionally followed by tls
-  kBackend,   // tcp://, unix:, ws://, wss:// or echo
+  kBackend,   // tcp://, tls://, unix:, ws://, wss:// or echo
 };
 
 // One key of the table, as tests and docs see it.

@@ -183,6 +183,10 @@ const std::vector<Option> kOptions = {
       "off, stderr, syslog or a file path", "where the line per finished connection goes"},
      &Config::access_log,
      nullptr},
+    {{"access_log_format", S::kServer, T::kEnum, false, "text", 0, kAny, "text|json", nullptr,
+      "the access log's lines: text fields, or one JSON object each"},
+     &Config::access_log_format,
+     nullptr},
     {{"max_connections", S::kServer, T::kNumber, false, "10000", 1, 10000000, nullptr, nullptr,
       "the most client connections open at once, over all workers"},
      &Config::max_connections,
@@ -248,8 +252,8 @@ const std::vector<Option> kOptions = {
      &RouteConfig::path,
      check_path},
     {{"backend", S::kRoute, T::kBackend, false, nullptr, 0, kAny, nullptr, nullptr,
-      "where clients go: tcp://HOST:PORT, unix:/PATH, ws[s]://HOST[:PORT][/PATH] or echo "
-      "(required)"},
+      "where clients go: tcp://HOST:PORT, tls://HOST:PORT, unix:/PATH, "
+      "ws[s]://HOST[:PORT][/PATH] or echo (required)"},
      &RouteConfig::backend,
      nullptr},
     {{"type", S::kRoute, T::kEnum, false, "binary", 0, kAny, "text|binary", nullptr,
@@ -269,13 +273,21 @@ const std::vector<Option> kOptions = {
      &RouteConfig::forwarded,
      nullptr},
     {{"tls_verify", S::kRoute, T::kSwitch, false, "on", 0, kAny, nullptr, nullptr,
-      "wss:// routes: check the backend's certificate and host name"},
+      "tls:// and wss:// routes: check the backend's certificate and host name"},
      &RouteConfig::tls_verify,
      nullptr},
     {{"tls_ca", S::kRoute, T::kString, false, "", 0, kAny, nullptr, nullptr,
-      "wss:// routes: a PEM file of CAs to trust instead of the system's"},
+      "tls:// and wss:// routes: a PEM file of CAs to trust instead of the system's"},
      &RouteConfig::tls_ca,
      check_tls_ca},
+    {{"tls_client_cert", S::kRoute, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
+      "tls:// and wss:// routes: the PEM certificate chain wsgate shows the backend"},
+     &RouteConfig::tls_client_cert,
+     nullptr},
+    {{"tls_client_key", S::kRoute, T::kString, false, "", 0, kAny, nullptr, "a PEM file path",
+      "tls:// and wss:// routes: the PEM private key of tls_client_cert"},
+     &RouteConfig::tls_client_key,
+     nullptr},
     {{"names", S::kTls, T::kList, false, nullptr, 0, kAny, nullptr, nullptr,
       "[tls] sections: the SNI names the certificate serves, *.DOMAIN for one label (required)"},
      &TlsSiteConfig::names,
@@ -444,6 +456,8 @@ bool set_enum(const Option& o, Section& s, const std::string& v, std::string& er
     *type = static_cast<MessageType>(i);
   else if (ClientVerify* verify = target<ClientVerify>(o, s))
     *verify = static_cast<ClientVerify>(i);
+  else if (AccessLogFormat* format = target<AccessLogFormat>(o, s))
+    *format = static_cast<AccessLogFormat>(i);
   else
     return no_member(o, err);
   return true;
@@ -547,6 +561,8 @@ bool format_option(const Option& o, const Config* c, const RouteConfig* r, std::
       if (const LogLevel* level = member<const LogLevel>(f, c, r)) i = static_cast<int>(*level);
       if (const MessageType* type = member<const MessageType>(f, c, r)) i = static_cast<int>(*type);
       if (const ClientVerify* v = member<const ClientVerify>(f, c, r)) i = static_cast<int>(*v);
+      if (const AccessLogFormat* a = member<const AccessLogFormat>(f, c, r))
+        i = static_cast<int>(*a);
       std::vector<std::string> words = enum_words(o);
       if (i < 0 || i >= static_cast<int>(words.size())) return false;
       out = words[i];

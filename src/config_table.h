@@ -20,8 +20,9 @@ using Field =
     std::variant<std::monostate, uint64_t Limits::*, uint64_t Config::*, int Config::*,
                  LogLevel Config::*, std::string Config::*, std::vector<ListenAddr> Config::*,
                  std::vector<std::string> Config::*, bool Config::*, ClientVerify Config::*,
-                 std::string TlsSiteConfig::*, std::vector<std::string> TlsSiteConfig::*,
-                 bool RouteConfig::*, MessageType RouteConfig::*, std::string RouteConfig::*,
+                 AccessLogFormat Config::*, std::string TlsSiteConfig::*,
+                 std::vector<std::string> TlsSiteConfig::*, bool RouteConfig::*,
+                 MessageType RouteConfig::*, std::string RouteConfig::*,
                  std::vector<std::string> RouteConfig::*, BackendAddr RouteConfig::*>;
 
 // A key's own rule on top of its type: checks, and may rewrite, one value (for a list,

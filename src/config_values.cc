@@ -115,12 +115,15 @@ bool parse_backend(const std::string& v, BackendAddr& b, std::string& err) {
       err = "unix socket path is too long (at most 107 bytes)";
       return false;
     }
-  } else if (v.compare(0, 6, "tcp://") == 0) {
-    b.kind = BackendAddr::Kind::kTcp;
+  } else if (v.compare(0, 6, "tcp://") == 0 || v.compare(0, 6, "tls://") == 0) {
+    bool tls = v[1] == 'l';
+    b.kind = tls ? BackendAddr::Kind::kTls : BackendAddr::Kind::kTcp;
     std::string hp = v.substr(6);
     if (!hp.empty() && hp.back() == '/') hp.pop_back();
     if (!parse_host_port(hp, 0, b.host, b.port)) {
-      err = "bad backend \"" + v + "\"; write tcp://HOST:PORT, e.g. tcp://127.0.0.1:7000";
+      err = "bad backend \"" + v + "\"; write " +
+            (tls ? "tls://HOST:PORT, e.g. tls://db.internal:5433"
+                 : "tcp://HOST:PORT, e.g. tcp://127.0.0.1:7000");
       return false;
     }
   } else if (ws || wss) {
@@ -138,13 +141,10 @@ bool parse_backend(const std::string& v, BackendAddr& b, std::string& err) {
             "\"; write ws[s]://HOST[:PORT][/PATH], e.g. ws://127.0.0.1:9001/socket";
       return false;
     }
-  } else if (v.compare(0, 6, "tls://") == 0) {
-    err = "backend \"" + v +
-          "\": tls:// backends are not supported yet; use tcp://, ws://, wss://, unix: or echo";
-    return false;
   } else {
     err = "bad backend \"" + v +
-          "\"; write tcp://HOST:PORT, ws://HOST[:PORT][/PATH], unix:/PATH or echo";
+          "\"; write tcp://HOST:PORT, tls://HOST:PORT, ws[s]://HOST[:PORT][/PATH], unix:/PATH or "
+          "echo";
     return false;
   }
   return true;

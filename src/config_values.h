@@ -19,7 +19,7 @@ bool parse_number(const std::string& s, uint64_t& n, std::string& suffix);
 bool parse_host_port(std::string hp, int default_port, std::string& host, int& port);
 // A numeric "IPv4:PORT" or "[IPv6]:PORT" with a port other than 0; false if not.
 bool parse_listen_address(const std::string& v, ListenAddr& a);
-// A backend target: tcp://, unix:, ws://, wss:// or echo; false with err naming the forms.
+// A backend target: tcp://, tls://, unix:, ws://, wss:// or echo; false with err naming the forms.
 bool parse_backend(const std::string& v, BackendAddr& b, std::string& err);
 // Whether a POSIX ERE would be too costly for regcomp (see config_values.cc).
 bool regex_too_complex(const std::string& re);

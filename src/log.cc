@@ -41,17 +41,23 @@ int open_dest(const std::string& dest, bool allow_off, std::string& err) {
   return fd;
 }
 
+// The local time as a log line starts with it: 2026-11-29T17:30:00.123.
+size_t format_now(char* buf, size_t size) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  localtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  return n + snprintf(buf + n, size - n, ".%03ld", ts.tv_nsec / 1000000);
+}
+
 // Writes one whole line with a single write(2), so lines from workers never interleave.
 void emit(int dest, int priority, const char* prefix, const char* fmt, va_list ap) {
   char line[2048];
   size_t n = 0;
   if (dest != kSyslog) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    localtime_r(&ts.tv_sec, &tm);
-    n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - n, ".%03ld %s", ts.tv_nsec / 1000000, prefix);
+    n = format_now(line, sizeof line);
+    n += snprintf(line + n, sizeof line - n, " %s", prefix);
   }
   int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
   if (m > 0) n += static_cast<size_t>(m) < sizeof line - n - 1 ? m : sizeof line - n - 2;
@@ -152,12 +158,26 @@ std::string log_escape(std::string_view s) {
   return out;
 }
 
-void log_access(const char* fmt, ...) {
+std::string log_time() {
+  char buf[64];
+  return std::string(buf, format_now(buf, sizeof buf));
+}
+
+void log_access_line(const std::string& line, bool stamp) {
   if (g_access_fd == kOff) return;
-  va_list ap;
-  va_start(ap, fmt);
-  emit(g_access_fd, LOG_INFO, "", fmt, ap);
-  va_end(ap);
+  if (g_access_fd == kSyslog) {
+    syslog(LOG_INFO, "%s", line.c_str());
+    return;
+  }
+  char head[64];
+  size_t n = stamp ? format_now(head, sizeof head) : 0;
+  if (stamp) head[n++] = ' ';
+  // One write(2) for the whole line, however long, so that lines never interleave.
+  std::string whole;
+  whole.reserve(n + line.size() + 1);
+  whole.append(head, n).append(line).push_back('\n');
+  ssize_t unused = write(g_access_fd, whole.data(), whole.size());
+  (void)unused;
 }
 
 void fatal(const char* fmt, ...) {

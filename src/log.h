@@ -22,8 +22,11 @@ bool log_enabled(LogLevel level);
 std::string log_escape(std::string_view s);
 
 void log_msg(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-// One line per closed connection; a no-op when the access log is off.
-void log_access(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// One access-log line as given, after the time when `stamp` (never for syslog); a no-op when
+// the access log is off.
+void log_access_line(const std::string& line, bool stamp);
+// The local time as log lines carry it, e.g. 2026-11-29T17:30:00.123.
+std::string log_time();
 // Logs with strerror(errno) appended, then exits 1.
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // Logs, then exits 1.

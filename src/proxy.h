@@ -14,9 +14,9 @@ struct ClientCert;
 
 // Who the client is, for the forwarding headers.
 struct ClientInfo {
-  std::string_view ip;  // without the port
-  bool tls = false;     // the client reached wsgate over TLS
-  bool cert_checked = false;        // its listener asks for client certificates
+  std::string_view ip;               // without the port
+  bool tls = false;                  // the client reached wsgate over TLS
+  bool cert_checked = false;         // its listener asks for client certificates
   const ClientCert* cert = nullptr;  // the one that verified, if any
 };
 

@@ -29,9 +29,13 @@ Route::Route(const RouteConfig& rc) : rc_(rc), pipeline_(rc) {}
 // The TLS context and regex are made once here, not per connection.
 std::unique_ptr<Route> Route::build(const RouteConfig& rc, std::string& err) {
   std::unique_ptr<Route> r(new Route(rc));
-  if (rc.backend.kind == BackendAddr::Kind::kWss) {
+  if (rc.backend.tls()) {
     r->tls_ = tls_client_context(rc.tls_verify, rc.tls_ca, err);
     if (!r->tls_) return nullptr;
+    if (!rc.tls_client_cert.empty() &&
+        !tls_use_identity(r->tls_, rc.tls_client_cert, rc.tls_client_key, "tls_client_cert",
+                          "tls_client_key", err))
+      return nullptr;
   }
   if (rc.path.empty()) {
     err = "no path";
@@ -83,8 +87,7 @@ bool Route::origin_allowed(std::string_view origin) const {
 
 std::string_view Route::select_protocol(const std::vector<std::string_view>& offered,
                                         bool hybi00) const {
-  bool bridge =
-      rc_.backend.kind == BackendAddr::Kind::kTcp || rc_.backend.kind == BackendAddr::Kind::kUnix;
+  bool bridge = rc_.backend.bridge();
   for (std::string_view p : offered) {
     // A hybi-00 client cannot get binary frames, so it is never told it has them.
     if (bridge && hybi00 && p == "binary") continue;

@@ -41,7 +41,8 @@ class Route {
   Match match_kind() const { return match_; }
   size_t prefix_length() const { return pattern_.size(); }
   const PipelineFactory& pipeline() const { return pipeline_; }
-  // wss:// routes: the TLS context every backend connection starts from.
+  // tls:// and wss:// routes: the TLS context every backend connection starts from, with the
+  // client certificate if the route has one.
   SSL_CTX* backend_tls() const { return tls_; }
 
  private:

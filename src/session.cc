@@ -87,8 +87,8 @@ void Session::send_backend_close(uint16_t code, const char* why) {
     pipeline_->close_backend(backend_->output(), code, why);
 }
 
-void Session::send_close(uint16_t code, std::string_view reason) {
-  close_.note(code, reason);
+void Session::send_close(uint16_t code, std::string_view reason, Closer by) {
+  close_.note(code, reason, by);
   state_ = State::kClosing;
   if (client_ && pipeline_) pipeline_->close_client(client_->output(), code, reason);
   if (client_ && pipeline_) count_close(Side::kBackend, code, false);  // wsgate's own, sent
@@ -117,7 +117,7 @@ void Session::close_backend() {
 // The client vanished without a close handshake: finish the backend's share and go.
 void Session::client_gone(const char* why) {
   if (!client_close_seen_) send_backend_close(close_code::kGoingAway, "client went away");
-  close_.note(close_code::kAbnormal, why);
+  close_.note(close_code::kAbnormal, why, Closer::kClient);
   if (client_eof_ && out_len(client_) > 0)
     close_client();
   else
@@ -135,18 +135,18 @@ void Session::backend_gone(TransportEvent ev) {
   if (pipeline_->relays_closes()) {
     if (!backend_close_seen_)
       send_close(eof ? close_code::kGoingAway : close_code::kInternalError,
-                 eof ? "backend went away" : "backend connection failed");
+                 eof ? "backend went away" : "backend connection failed", Closer::kBackend);
     free_backend();
     close_client();
     return;
   }
   if (eof) {
-    send_close(close_code::kNormal, "backend closed the connection");
+    send_close(close_code::kNormal, "backend closed the connection", Closer::kBackend);
     close_backend();
   } else {
-    log_info("%s \"%s\": backend %s failed: %s", peer_.c_str(), path_.c_str(),
+    log_info("%s \"%s\": backend %s failed: %s", peer_.c_str(), log_escape(path_).c_str(),
              route_->config().backend.text.c_str(), err.c_str());
-    send_close(close_code::kInternalError, "backend connection failed");
+    send_close(close_code::kInternalError, "backend connection failed", Closer::kBackend);
     free_backend();
   }
   close_client();
@@ -193,7 +193,7 @@ void Session::check_idle() {
     deadlines_.set(Deadlines::kIdle, limit - idle);
     return;
   }
-  log_info("%s \"%s\": closing with 1001: idle timeout", peer_.c_str(), path_.c_str());
+  log_info("%s \"%s\": closing with 1001: idle timeout", peer_.c_str(), log_escape(path_).c_str());
   close_both(close_code::kGoingAway, close_code::kGoingAway, "idle timeout");
 }
 
@@ -202,7 +202,7 @@ void Session::check_ping() {
     // A client still taking our data is alive, even if its pong waits behind that data.
     if (client_->bytes_written() == bytes_out_at_ping_) {
       log_info("%s \"%s\": closing with 1001: no pong within ping_interval", peer_.c_str(),
-               path_.c_str());
+               log_escape(path_).c_str());
       close_both(close_code::kGoingAway, close_code::kGoingAway, "no pong within ping_interval");
       return;
     }
@@ -228,22 +228,34 @@ void Session::send_ping() {
 void Session::write_access_log() {
   timeval now;
   event_base_gettimeofday_cached(host_.base(), &now);
-  uint64_t ms = ms_between(start_, now);
   static const ConnInfo kNone;
   const ConnInfo& who = client_ ? client_->info() : client_info_ ? *client_info_ : kNone;
-  std::string tls = who.tls ? " tls=" + (who.tls_version.empty() ? "-" : who.tls_version) +
-                                  " sni=" + (who.sni.empty() ? "-" : log_escape(who.sni))
-                            : "";
-  ::log_access(
-      "%s \"%s\" route=%s backend=%s status=%d duration=%llu.%03llus in=%llu out=%llu "
-      "close=%u \"%s\" msgs=%llu/%llu%s",
-      peer_.c_str(), path_.empty() ? "-" : log_escape(path_).c_str(),
-      route_ ? route_->name().c_str() : "-", route_ ? route_->config().backend.text.c_str() : "-",
-      status_, static_cast<unsigned long long>(ms / 1000),
-      static_cast<unsigned long long>(ms % 1000), static_cast<unsigned long long>(bytes_in_),
-      static_cast<unsigned long long>(bytes_out_), close_.code, log_escape(close_.reason).c_str(),
-      static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_in() : 0),
-      static_cast<unsigned long long>(pipeline_ ? pipeline_->messages_out() : 0), tls.c_str());
+  AccessEntry e;
+  e.client = peer_;
+  e.target = path_;
+  if (route_) {
+    e.route = route_->name();
+    e.backend = route_->config().backend.text;
+  }
+  e.origin = origin_;
+  e.protocol = protocol_;
+  e.extensions = extensions_;
+  e.status = status_;
+  e.duration_ms = ms_between(start_, now);
+  e.bytes_in = bytes_in_;
+  e.bytes_out = bytes_out_;
+  e.msgs_in = pipeline_ ? pipeline_->messages_in() : 0;
+  e.msgs_out = pipeline_ ? pipeline_->messages_out() : 0;
+  e.close_code = close_.code;
+  e.close_reason = close_.reason;
+  e.closed_by = close_.by;
+  e.tls = who.tls;
+  e.tls_version = who.tls_version;
+  e.sni = who.sni;
+  if (rt_->config.access_log_format == AccessLogFormat::kJson)
+    log_access_line(access_line_json(e, log_time()), false);
+  else
+    log_access_line(access_line_text(e), true);
 }
 
 // ---- transport callbacks ----
@@ -349,7 +361,11 @@ void Session::backend_event(TransportEvent ev) {
              ("backend " + route_->config().backend.text + " unreachable: " + err).c_str());
     }
   } else if (state_ == State::kBackendHandshake) {
-    reject(http_status::kBadGateway, "backend closed the connection instead of answering");
+    // A TLS backend may refuse only now, e.g. TLS 1.3 rejecting the client certificate.
+    std::string why = ev == TransportEvent::kEof
+                          ? "backend closed the connection instead of answering"
+                          : "backend connection failed instead of answering: " + backend_->error();
+    reject(http_status::kBadGateway, why.c_str());
   } else if (state_ == State::kErrorBody) {
     free_backend();
     close_client();

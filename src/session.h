@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "access_log.h"
 #include "deadlines.h"
 #include "pipeline.h"
 #include "transport.h"
@@ -85,7 +86,7 @@ class Session : public TransportHandler, public PipelineEvents {
   Pipeline::Io io() const;
   bool after_pipeline(const Failure& f);
   void fail(const Failure& f);
-  void send_close(uint16_t code, std::string_view reason);
+  void send_close(uint16_t code, std::string_view reason, Closer by = Closer::kGateway);
   void close_both(uint16_t to_client, uint16_t to_backend, const char* why);
   void send_backend_close(uint16_t code, const char* why);
   void client_gone(const char* why);
@@ -112,10 +113,12 @@ class Session : public TransportHandler, public PipelineEvents {
   struct CloseRecord {
     uint16_t code = 0;
     std::string reason;
-    void note(uint16_t c, std::string_view r) {
+    Closer by = Closer::kNone;
+    void note(uint16_t c, std::string_view r, Closer who) {
       if (code) return;
       code = c;
       reason.assign(r.data(), r.size());
+      by = who;
     }
   };
 
@@ -157,7 +160,10 @@ class Session : public TransportHandler, public PipelineEvents {
   bool ping_due_ = false;  // at the next boundary of the relayed stream
   int status_ = 0;
   CloseRecord close_;
-  std::string path_;
+  std::string path_;        // path and query as requested, for the logs
+  std::string origin_;      // as the client sent it, for the access log
+  std::string protocol_;    // agreed at the 101, for the access log
+  std::string extensions_;  // agreed at the 101, for the access log
   bool client_close_seen_ = false;
   bool backend_close_seen_ = false;
   bool close_now_ = false;  // the close handshake is over: close both sides after the pipeline

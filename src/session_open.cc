@@ -39,7 +39,10 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   bool hybi00 = false;
   const char* why = "";
   int status = parse_request(std::string_view(raw, head_len), req, &why);
-  if (status == 0) path_.assign(req.path.data(), req.path.size());
+  if (status == 0) {
+    path_.assign(req.path.data(), req.path.size());
+    if (!req.query.empty()) path_.append("?").append(req.query.data(), req.query.size());
+  }
   if (status == 0 && req.method != "GET") {
     status = http_status::kMethodNotAllowed;
     why = "only GET can upgrade to WebSocket";
@@ -60,6 +63,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
       up.protocols = std::move(legacy.protocols);
     }
   }
+  origin_.assign(up.origin.data(), up.origin.size());
   if (status == 0 && !route_->origin_allowed(up.origin)) {
     status = http_status::kForbidden;
     why = "origin not allowed";
@@ -177,7 +181,7 @@ void Session::read_backend_answer() {
   status_ = resp.status;
   count_status(status_);
   WorkerCounters::add(host_.counters().backend_failures);
-  log_info("%s \"%s\": backend %s answered %d", peer_.c_str(), path_.c_str(),
+  log_info("%s \"%s\": backend %s answered %d", peer_.c_str(), log_escape(path_).c_str(),
            route_->config().backend.text.c_str(), resp.status);
   evbuffer* out = client_->output();
   evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp.status,
@@ -218,7 +222,8 @@ void Session::reject(int status, const char* why) {
   WorkerCounters::add(host_.counters().rejected);
   if (status == http_status::kBadGateway || status == http_status::kGatewayTimeout)
     WorkerCounters::add(host_.counters().backend_failures);
-  log_info("%s \"%s\": %d %s: %s", peer_.c_str(), path_.c_str(), status, http_reason(status), why);
+  log_info("%s \"%s\": %d %s: %s", peer_.c_str(), log_escape(path_).c_str(), status,
+           http_reason(status), why);
   free_backend();
   state_ = State::kClosing;
   http_write_error(client_->output(), status, why);
@@ -241,10 +246,12 @@ void Session::open() {
   }
   pipeline_ = route_->pipeline().make(
       PipelineSpec{hybi00, opening_->framing, !opening_->extensions.empty()}, *this);
+  protocol_ = std::move(opening_->protocol);
+  extensions_ = std::move(opening_->extensions);
   opening_.reset();  // what the handshake needed is done with
   client_->set_read_limit(kInHigh);
   if (backend_) backend_->set_read_limit(kInHigh);
-  log_debug("%s \"%s\": open, route %s, backend %s", peer_.c_str(), path_.c_str(),
+  log_debug("%s \"%s\": open, route %s, backend %s", peer_.c_str(), log_escape(path_).c_str(),
             route_->name().c_str(), route_->config().backend.text.c_str());
   touch();
   deadlines_.clear(Deadlines::kHandshake);

@@ -47,9 +47,9 @@ bool Session::after_pipeline(const Failure& f) {
 // did nothing wrong and hears 1001 (the backend) or 1011 (the client).
 void Session::fail(const Failure& f) {
   bool client = f.by == Side::kClient;
-  log_info("%s \"%s\": closing with %u: %s (%s data)", peer_.c_str(), path_.c_str(), f.code, f.why,
-           client ? "client" : "backend");
-  close_.note(f.code, f.why);
+  log_info("%s \"%s\": closing with %u: %s (%s data)", peer_.c_str(), log_escape(path_).c_str(),
+           f.code, f.why, client ? "client" : "backend");
+  close_.note(f.code, f.why, Closer::kGateway);
   close_both(client ? f.code : close_code::kInternalError, client ? close_code::kGoingAway : f.code,
              f.why);
 }
@@ -57,7 +57,7 @@ void Session::fail(const Failure& f) {
 void Session::on_peer_close(Side from, uint16_t code, std::string_view reason, bool answered) {
   bool first = !client_close_seen_ && !backend_close_seen_;
   (from == Side::kClient ? client_close_seen_ : backend_close_seen_) = true;
-  close_.note(code, reason);
+  close_.note(code, reason, from == Side::kClient ? Closer::kClient : Closer::kBackend);
   count_close(from, code, answered);
   if (answered || (client_close_seen_ && backend_close_seen_))
     close_now_ = true;

@@ -128,6 +128,33 @@ SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify) {
   return ssl;
 }
 
+bool tls_use_identity(SSL_CTX* ctx, const std::string& cert, const std::string& key,
+                      const char* cert_setting, const char* key_setting, std::string& err,
+                      bool* key_at_fault) {
+  ERR_clear_error();
+  bool key_bad = true;
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+    key_bad = false;
+    err = "cannot load the certificate chain " + cert + ": " + tls_error() + "; " + cert_setting +
+          " must be a readable PEM file, leaf certificate first";
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL checks the pair as it loads the key; a mismatch deserves its own words.
+    bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    err = mismatch
+              ? "the private key " + key + " does not match the certificate " + cert + ": " +
+                    tls_error() + "; set " + key_setting + " to the key of the leaf certificate"
+              : "cannot load the private key " + key + ": " + tls_error() + "; " + key_setting +
+                    " must be a readable, unencrypted PEM key";
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    err = "the private key " + key + " does not match the certificate " + cert + ": " +
+          tls_error() + "; set " + key_setting + " to the key of the leaf certificate";
+  } else {
+    return true;
+  }
+  if (key_at_fault) *key_at_fault = key_bad;
+  return false;
+}
+
 TlsFailure tls_failure_kind(unsigned long e) {
   if (!e || ERR_GET_LIB(e) == 0) return TlsFailure::kConnection;
   if (ERR_GET_LIB(e) != ERR_LIB_SSL) return TlsFailure::kOther;

@@ -1,5 +1,6 @@
-// TLS toward wss:// backends (contexts built once per route, sessions per connection), and
-// what a finished handshake tells about a client (the contexts for clients: tls_server.h).
+// TLS toward tls:// and wss:// backends (contexts built once per route, sessions per
+// connection), and what a finished handshake tells about a client (the contexts for clients:
+// tls_server.h).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,13 @@ enum class TlsFailure : uint8_t;
 SSL_CTX* tls_client_context(bool verify, const std::string& ca_file, std::string& err);
 // A session for one connection to `host`: SNI, and with `verify` the name check as well.
 SSL* tls_client_session(SSL_CTX* ctx, const std::string& host, bool verify);
+// Loads the chain `cert` (PEM, leaf first) and its private key `key` into ctx: the server's
+// certificate, or the one a client context shows backends. False with err naming the file,
+// OpenSSL's reason and the fix in terms of the settings named; *key_at_fault tells whether the
+// key (or else the chain) is to blame.
+bool tls_use_identity(SSL_CTX* ctx, const std::string& cert, const std::string& key,
+                      const char* cert_setting, const char* key_setting, std::string& err,
+                      bool* key_at_fault = nullptr);
 // Fills what the finished handshake on an accepted connection tells: version, SNI and a
 // verified client certificate.
 void tls_session_info(SSL* ssl, ConnInfo& info);

@@ -37,30 +37,6 @@ std::string at(const Config& c, int line) {
   return c.file + ":" + std::to_string(line) + ": ";
 }
 
-// Loads the chain and key into ctx; false with err saying which file is wrong and how.
-bool load_pair(SSL_CTX* ctx, const std::string& cert, const std::string& key, const char* cert_key,
-               const char* key_key, std::string& err) {
-  auto mismatch = [&] {
-    return "the private key " + key + " does not match the certificate " + cert + ": " +
-           tls_error() + "; set " + key_key + " to the key of the leaf certificate";
-  };
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
-    err = "cannot load the certificate chain " + cert + ": " + tls_error() + "; " + cert_key +
-          " must be a readable PEM file, leaf certificate first";
-  } else if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    // OpenSSL checks the pair as it loads the key; a mismatch deserves its own words.
-    err = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH
-              ? mismatch()
-              : "cannot load the private key " + key + ": " + tls_error() + "; " + key_key +
-                    " must be a readable, unencrypted PEM key";
-  } else if (SSL_CTX_check_private_key(ctx) != 1) {
-    err = mismatch();
-  } else {
-    return true;
-  }
-  return false;
-}
-
 // One server context with everything but the certificate: versions, ciphers, ALPN, client
 // certificates and session resumption, all as configured.
 SSL_CTX* new_context(const Config& c, std::string& err) {
@@ -124,14 +100,14 @@ std::unique_ptr<TlsServer> TlsServer::build(const Config& c, std::vector<std::st
   std::string err;
   server->default_ = new_context(c, err);
   if (!server->default_ ||
-      !load_pair(server->default_, c.tls_cert, c.tls_key, "tls_cert", "tls_key", err)) {
+      !tls_use_identity(server->default_, c.tls_cert, c.tls_key, "tls_cert", "tls_key", err)) {
     errors.push_back(at(c, server->default_ ? c.tls_line : c.line_of("tls_client_ca")) + err);
   }
   for (const TlsSiteConfig& t : c.tls_sites) {
     SSL_CTX* ctx = new_context(c, err);
     if (!ctx) break;  // reported with the default context
     server->sites_.push_back({t.names, ctx});
-    if (!load_pair(ctx, t.cert, t.key, "cert", "key", err))
+    if (!tls_use_identity(ctx, t.cert, t.key, "cert", "key", err))
       errors.push_back(at(c, t.line) + "[tls " + t.name + "]: " + err);
   }
   if (errors.size() != before) return nullptr;

@@ -68,7 +68,7 @@ bool use_key(const TicketKey& k, const unsigned char* iv, EVP_CIPHER_CTX* cipher
   return EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv, enc) == 1;
 }
 
-// OpenSSL's ticket callback: 1 to use the key, 2 to use it and issue a fresh ticket, 0 for an
+// OpenSSL's ticket callback: 1 to encrypt, 2 to decrypt and issue a fresh ticket, 0 for an
 // unknown (expired) key, which falls back to a full handshake; -1 on failure.
 int ticket_cb(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
               EVP_MAC_CTX* mac, int enc) {
@@ -82,7 +82,8 @@ int ticket_cb(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* c
   }
   for (const TicketKey* k : {&r.current, &r.previous})
     if (k->valid && memcmp(name, k->name, sizeof k->name) == 0)
-      return use_key(*k, iv, cipher, mac, 0) ? (k == &r.current ? 1 : 2) : -1;
+      // 2: a fresh ticket as well, since TLS 1.3 clients use each ticket once.
+      return use_key(*k, iv, cipher, mac, 0) ? 2 : -1;
   return 0;
 }
 

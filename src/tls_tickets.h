@@ -1,5 +1,5 @@
 // Session ticket keys for tls listeners: made at random in memory, replaced every rotation
-// period, the previous key still accepted (its tickets renewed). One ring per process, so
+// period, the previous key still accepted. A resumed session gets a fresh ticket. One ring per process, so
 // tickets outlive a reload but never a restart.
 #pragma once
 

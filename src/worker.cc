@@ -10,10 +10,10 @@
 #include <event2/listener.h>
 
 #include "backend.h"
-#include "bev_transport.h"
 #include "log.h"
 #include "plain_transport.h"
 #include "session.h"
+#include "tls_transport.h"
 
 namespace {
 constexpr int kAcceptBackoffMs = 100;  // pause after accept() fails, e.g. out of descriptors
@@ -147,7 +147,7 @@ void Worker::on_accept(evconnlistener* l, int fd, sockaddr* addr, int, void* ctx
   while (i < w->listeners_.size() && w->listeners_[i] != l) i++;
   std::unique_ptr<Transport> t;
   if (i < w->listener_tls_.size() && w->listener_tls_[i]) {
-    t = BevTransport::accept_tls(w->base_, fd, addr, w->rt_->tls_server->context());
+    t = TlsTransport::accept(w->base_, fd, addr, w->rt_->tls_server->context());
     if (!t) {
       log_warn("worker %d: cannot set up TLS for a client: out of memory?", w->id_);
       return;

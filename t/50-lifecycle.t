@@ -230,7 +230,7 @@ sub log_traffic {
   my $gw = wsgate($routes);
   my ($cport, $nport, $res) = log_traffic($gw, 'x' x 1000, 'access log');
   my $line = qq{^\\S+ 127\\.0\\.0\\.1:$cport "/tcp" route=tcpecho backend=tcp://127\\.0\\.0\\.1:$bport }
-    . q{status=101 duration=(\d+\.\d{3})s in=(\d+) out=(\d+) close=1000 "[^"]*" msgs=(\d+)/(\d+)$};
+    . q{status=101 duration=(\d+\.\d{3})s in=(\d+) out=(\d+) close=1000 "[^"]*" msgs=(\d+)/(\d+) by=client };
   my $re = qr{$line}m;
   ok(wait_for(3, sub { $gw->log_text =~ $re }), 'access line: address, path, route, backend, '
     . 'status=101, close=1000') or diag $gw->log_text;

@@ -537,9 +537,9 @@ my @upgrade = ('Upgrade: websocket', 'Connection: Upgrade, X-Hop',
   close $s;
   my $ev = $py->event('closed', $path);
   is($ev && $ev->{code}, 4001, 'the backend received the client\'s close answer');
-  ok(wait_for(5, sub { $gw->log_text =~ m{"/root/bye" route=root .*status=101 .*close=4001 } }),
+  ok(wait_for(5, sub { $gw->log_text =~ m{"/root/bye\?t=\d+" route=root .*status=101 .*close=4001 } }),
     'access log: close=4001') or diag $gw->log_text;
-  like($gw->log_text, qr{"/root/bye" route=root .*close=4001 "bye" msgs=1/0$}m,
+  like($gw->log_text, qr{"/root/bye\?t=\d+" route=root .*close=4001 "bye" msgs=1/0 by=backend }m,
     'access log: msgs= counts relayed data messages per direction (1 in, 0 out)');
 }
 

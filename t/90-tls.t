@@ -1,8 +1,9 @@
 # TLS listeners (wss://): a throwaway CA and server certificate made with the openssl CLI; checks
 # the protocol versions and ALPN with openssl s_client, echo over wss:// with python3-websockets
-# and Mojo::UserAgent, a hybi-00 client's wss:// Location, forwarding headers saying https, the
-# handshake_timeout for a client that never starts TLS, plain HTTP on the TLS port, and the config
-# errors (a tls listener without a certificate, a key that does not match it).
+# and Mojo::UserAgent (on the echo route, a TCP bridge and a ws:// proxy route), a hybi-00
+# client's wss:// Location, forwarding headers saying https, the handshake_timeout for a client
+# that never starts TLS, plain HTTP on the TLS port, and the config errors (a tls listener
+# without a certificate, a key that does not match it).
 use strict;
 use warnings;
 use FindBin;
@@ -48,6 +49,21 @@ INI
 my $gw = wsgate($routes, tls => 1, server => $tls_server);
 my $port = $gw->port;
 
+# The same clients also reach a TCP bridge and a ws:// proxy route over TLS: a TCP echo
+# server, and a second (plain) wsgate whose echo route stands in for a WebSocket backend.
+my $tcp_echo = tcp_echo_server();
+my $ws_backend = wsgate("[route echo]\npath = /echo\nbackend = echo\ntype = text\n");
+my $gw3 = wsgate(<<"INI", tls => 1, server => $tls_server);
+[route bridge]
+path = /bridge
+backend = tcp://127.0.0.1:${\ $tcp_echo->port }
+type = binary
+
+[route proxy]
+path = /proxy
+backend = ws://127.0.0.1:${\ $ws_backend->port }/echo
+INI
+
 # ---- protocol versions and ALPN ----
 
 sub s_client {
@@ -83,6 +99,8 @@ async def main(url, ca):
     async with websockets.connect(url, ssl=ctx) as ws:
         await ws.send("hello tls")
         text = await ws.recv()
+        if isinstance(text, bytes):  # a binary bridge answers in binary frames
+            text = text.decode()
         await ws.send(b"\x00\x01\xfe\xff")
         data = await ws.recv()
         print("text=%s binary=%s" % (text, data.hex() if isinstance(data, bytes) else "str:" + data))
@@ -95,6 +113,12 @@ PY
   is($rc, 0, 'python3-websockets: wss:// session ran') or diag $out;
   like($out, qr/text=hello tls/, 'python3-websockets: text echoed over TLS');
   like($out, qr/binary=0001feff/, 'python3-websockets: binary message echoed over TLS');
+  for my $path ('/bridge', '/proxy') {
+    ($rc, $out) = run_command(20, $PY, '-c', $client_py, "wss://127.0.0.1:${\ $gw3->port }$path",
+      "$dir/ca.pem");
+    like($out, qr/text=hello tls binary=0001feff/,
+      "python3-websockets: text and binary through $path over TLS") or diag $out;
+  }
 }
 
 # ---- Mojo::UserAgent over wss:// ----
@@ -114,6 +138,23 @@ PY
   });
   run_until(10, sub { $done });
   is($got, 'mojo over tls', 'Mojo::UserAgent: echoed over wss://') or diag $err // 'timeout';
+  for my $path ('/bridge', '/proxy') {
+    ($got, $err, $done) = ();
+    $ua->websocket("wss://127.0.0.1:${\ $gw3->port }$path" => sub {
+      my ($ua, $tx) = @_;
+      unless ($tx->is_websocket) {
+        $err = $tx->res->error ? $tx->res->error->{message} : 'no websocket';
+        $done = 1;
+        return;
+      }
+      $tx->on(message => sub { $got = $_[1]; $tx->finish });
+      $tx->on(finish => sub { $done = 1 });
+      $tx->send({binary => "mojo \x00\xff $path"});
+    });
+    run_until(10, sub { $done });
+    is($got, "mojo \x00\xff $path", "Mojo::UserAgent: binary through $path over wss://")
+      or diag $err // 'timeout';
+  }
 }
 
 # ---- hybi-00 over TLS: the Location says wss:// ----
@@ -251,6 +292,56 @@ sub check_config {
 {
   my ($st, $out) = check_config($tls_server, tls => 1);
   is($st, 0, 'a good certificate and key pass wsgate -t') or diag $out;
+}
+
+# ---- large records and idle cost (TlsTransport) ----
+
+# A 1 MiB binary message each way over wss://: the TLS transport's reads of whole records and
+# writes of a record at a time carry it intact.
+{
+  my $big_py = <<'PY';
+import asyncio, ssl, sys
+import websockets
+
+async def main(url, ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    data = bytes((i * 7 + i // 251) & 0xFF for i in range(1 << 20))
+    async with websockets.connect(url, ssl=ctx, max_size=None, compression=None) as ws:
+        await ws.send(data)
+        back = await ws.recv()
+        print("same=%s len=%d" % (back == data, len(back)))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+PY
+  my ($rc, $out) = run_command(30, $PY, '-c', $big_py, "wss://127.0.0.1:$port/echo", "$dir/ca.pem");
+  like($out, qr/same=True len=1048576/, 'a 1 MiB binary message comes back intact over wss://')
+    or diag $out;
+}
+
+# Idle TLS connections hold neither OpenSSL's record buffers nor evbuffers: 200 upgraded, idle
+# wss:// sessions grow wsgate's RSS by well under 40 KiB each. A first round warms the
+# allocator (and ASan's quarantine under make sanitize).
+{
+  my $g = wsgate($routes, tls => 1, server => $tls_server);
+  # An upgraded wss:// connection to /echo, or undef.
+  my $open = sub {
+    my $s = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $g->port,
+      SSL_ca_file => "$dir/ca.pem", SSL_verifycn_name => 'localhost', Timeout => 5) or return;
+    print $s "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    my $head = '';
+    while ($head !~ /\r\n\r\n/) { sysread($s, $head, 4096, length $head) or return }
+    return $head =~ m{^HTTP/1\.1 101 } ? $s : undef;
+  };
+  my @warm = grep { defined } map { $open->() } 1 .. 100;
+  @warm = ();
+  sleep 0.5;
+  my $before = rss_kib($g->pid);
+  my @idle = grep { defined } map { $open->() } 1 .. 200;
+  is(scalar @idle, 200, '200 idle wss:// sessions open');
+  sleep 1;
+  my $per = (rss_kib($g->pid) - $before) / 200;
+  ok($per < 40, sprintf('... and cost %.1f KiB of RSS each (bound: 40)', $per));
 }
 
 done_testing;

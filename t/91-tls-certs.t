@@ -163,8 +163,10 @@ sub ticket_session {
   my ($reused, $key1, $out) = ticket_session("$dir/sess1");
   ok(!$reused && length $key1 == 16, 'a full handshake issues a session ticket') or diag $out;
   like($out, qr/ticket lifetime hint: 4 \(seconds\)/, '... good for two rotation periods');
-  ($reused) = ticket_session("$dir/sess1", 1);
+  my $renewed;
+  ($reused, $renewed) = ticket_session("$dir/sess1", 1);
   ok($reused, 'the ticket resumes the session');
+  is(length $renewed, 16, '... and the resumed session gets a fresh ticket');
   my $t0 = time;
   sleep 4.5;
   ($reused) = ticket_session("$dir/sess1", 1);

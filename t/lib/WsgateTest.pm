@@ -231,7 +231,8 @@ sub run_command {
 
 # A throwaway PKI in $dir (P-256, valid two days): ca.pem and ca.key, and for each
 # NAME => 'DNS:localhost,IP:127.0.0.1' (a subjectAltName) NAME.pem and NAME.key signed by
-# the CA, or self-signed for NAME => [SAN, 'self']. Dies if openssl fails; returns ca.pem.
+# the CA, or self-signed for NAME => [SAN, 'self']; each serves as a server or a client
+# certificate, CN the first DNS name. Dies if openssl fails; returns ca.pem.
 sub test_pki {
   my ($dir, %certs) = @_;
   my %san = map { $_ => (ref $certs{$_} ? $certs{$_}[0] : $certs{$_}) } keys %certs;
@@ -243,7 +244,7 @@ sub test_pki {
     "subjectKeyIdentifier = hash\n";
   for my $name (sort keys %certs) {
     print $fh "[${name}_ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n",
-      "extendedKeyUsage = serverAuth\nsubjectAltName = $san{$name}\n",
+      "extendedKeyUsage = serverAuth,clientAuth\nsubjectAltName = $san{$name}\n",
       ($self{$name} ? '' : "authorityKeyIdentifier = keyid\n");
   }
   close $fh;

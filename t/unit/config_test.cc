@@ -249,18 +249,20 @@ TEST(ConfigError, UnknownSection) {
 TEST(ConfigError, UnknownKeyListsKnownKeys) {
   Parsed p = parse("[server]\nworkers = 2\nthreads = 4\n" + std::string(kRoute));
   ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  EXPECT_EQ(p.errors[0],
-            "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
-            "log_level, error_log, access_log, max_connections, shutdown_timeout, tls_cert, tls_key, "
-            "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
-            "tls_ticket_rotation, handshake_timeout, idle_timeout, "
-            "ping_interval, max_message_size, connect_timeout");
+  EXPECT_EQ(
+      p.errors[0],
+      "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
+      "log_level, error_log, access_log, access_log_format, max_connections, shutdown_timeout, "
+      "tls_cert, tls_key, "
+      "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
+      "tls_ticket_rotation, handshake_timeout, idle_timeout, "
+      "ping_interval, max_message_size, connect_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_EQ(r.errors[0],
             "test.ini:4: unknown key \"listen\" in [route a]; known keys: handshake_timeout, "
             "idle_timeout, ping_interval, max_message_size, connect_timeout, path, backend, type, "
-            "protocols, origins, forwarded, tls_verify, tls_ca");
+            "protocols, origins, forwarded, tls_verify, tls_ca, tls_client_cert, tls_client_key");
   // Route keys are unknown in [server], and keys are case-sensitive.
   expect_one_error("[server]\npath = /x\n" + std::string(kRoute), 2, "unknown key \"path\"");
   expect_one_error("[server]\nWorkers = 2\n" + std::string(kRoute), 2, "unknown key \"Workers\"");
@@ -359,14 +361,44 @@ TEST(ConfigError, BadBackendValues) {
                "unix socket path is too long");
 }
 
-TEST(ConfigError, TlsTcpBackendsNotSupportedYet) {
-  expect_error("[route a]\npath = /a\nbackend = tls://127.0.0.1:7000\n", 3,
-               "tls:// backends are not supported yet");
+TEST(Config, TlsBackend) {
+  Config cfg = parse_ok("[route a]\npath = /a\nbackend = tls://db.internal:5433\n");
+  const BackendAddr& b = cfg.routes[0].backend;
+  EXPECT_EQ(b.kind, BackendAddr::Kind::kTls);
+  EXPECT_EQ(b.host, "db.internal");
+  EXPECT_EQ(b.port, 5433);
+  EXPECT_TRUE(b.tls());
+  EXPECT_TRUE(b.bridge());
+  EXPECT_FALSE(b.websocket());
+  EXPECT_EQ(parse_ok("[route a]\npath = /a\nbackend = tls://[::1]:7000\n").routes[0].backend.host,
+            "::1");
+  for (const char* bad : {"tls://127.0.0.1", "tls://h:0", "tls://:7000", "tls://[::1]", "tls://"}) {
+    SCOPED_TRACE(bad);
+    expect_error("[route a]\npath = /a\nbackend = " + std::string(bad) + "\n", 3,
+                 "write tls://HOST:PORT");
+  }
 }
 
-TEST(ConfigError, TlsKeysOnlyForWss) {
-  expect_error("[route a]\npath = /a\nbackend = ws://127.0.0.1:9000\ntls_verify = off\n", 1,
-               "[route a] sets tls_verify or tls_ca, which only apply to wss:// backends");
+TEST(ConfigError, TlsKeysOnlyForTlsBackends) {
+  expect_error("[route a]\npath = /a\nbackend = ws://127.0.0.1:9000\ntls_verify = off\n", 4,
+               "[route a] sets tls_verify, which only applies to tls:// and wss:// backends");
+  for (const char* key : {"tls_ca", "tls_client_cert", "tls_client_key"}) {
+    SCOPED_TRACE(key);
+    expect_error(
+        "[route a]\npath = /a\nbackend = tcp://127.0.0.1:9000\n" + std::string(key) + " = /x.pem\n",
+        4, "[route a] sets " + std::string(key) + ", which only applies to tls:// and");
+  }
+  expect_error("[route a]\npath = /a\nbackend = tls://h:1\ntls_client_cert = /x.pem\n", 4,
+               "tls_client_cert and tls_client_key go together; set tls_client_key as well");
+  expect_error("[route a]\npath = /a\nbackend = wss://h\n\ntls_client_key = /x.pem\n", 5,
+               "tls_client_cert and tls_client_key go together; set tls_client_cert as well");
+  expect_error(
+      "[route a]\npath = /a\nbackend = tls://h:1\ntls_client_key =\ntls_client_cert = /x\n", 5,
+      "tls_client_cert and tls_client_key go together; set tls_client_key as well");
+  expect_error(
+      "[route a]\npath = /a\nbackend = tls://h:1\ntls_client_cert = /nonexistent/c.pem\n"
+      "tls_client_key = /nonexistent/k.pem\n",
+      4, "cannot load the certificate chain /nonexistent/c.pem");
   expect_error("[route a]\npath = /a\nbackend = tcp://127.0.0.1:9000\nforwarded = on\n", 1,
                "[route a] sets forwarded, which only applies to ws:// and wss:// backends");
   expect_error("[route a]\npath = /a\nbackend = wss://h\ntls_ca = /nonexistent/ca.pem\n", 4,

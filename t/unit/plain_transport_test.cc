@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config.h"
+#include "loopback_test.h"
 
 namespace {
 
@@ -39,24 +40,13 @@ struct Owner final : TransportHandler {
   std::vector<TransportEvent> events;
 };
 
-class PlainTransportTest : public ::testing::Test {
+class PlainTransportTest : public LoopbackTest {
  protected:
-  void SetUp() override {
-    base_ = event_base_new();
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = {};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    ASSERT_EQ(listen(listener_, 8), 0);
-    socklen_t len = sizeof addr_;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr_), &len);
-  }
+  void SetUp() override { open_loopback(); }
   void TearDown() override {
     t_.reset();
     if (peer_ >= 0) close(peer_);
-    close(listener_);
-    event_base_free(base_);
+    close_loopback();
   }
   // A client socket (the test's end) and the accepted side under a PlainTransport.
   void accept_pair(int rcvbuf = 0) {
@@ -72,15 +62,6 @@ class PlainTransportTest : public ::testing::Test {
     t_->set_handler(&owner_);
   }
   void loop_once() { event_base_loop(base_, EVLOOP_NONBLOCK); }
-  // Runs the loop until `done` or about `ms` pass.
-  template <typename F>
-  void run_until(F done, int ms = 2000) {
-    for (int i = 0; i < ms && !done(); i++) {
-      timeval tv = {0, 1000};
-      event_base_loopexit(base_, &tv);
-      event_base_dispatch(base_);
-    }
-  }
   void send_peer(const std::string& s) {
     size_t off = 0;
     while (off < s.size()) {
@@ -98,10 +79,7 @@ class PlainTransportTest : public ::testing::Test {
     return got;
   }
 
-  event_base* base_ = nullptr;
-  int listener_ = -1;
   int peer_ = -1;
-  sockaddr_in addr_ = {};
   std::unique_ptr<PlainTransport> t_;
   Owner owner_;
 };
