@@ -30,6 +30,8 @@ struct Parser {
   int line = 0;
   int last_error_line = 0;
   bool in_server = false;
+  bool in_metrics = false;
+  int metrics_line = 0;  // of the first [metrics] header
   RouteConfig* route = nullptr;
   TlsSiteConfig* site = nullptr;
   std::vector<std::set<std::string>> site_keys;  // the keys each [tls] section set
@@ -57,12 +59,21 @@ std::string known_keys(ConfigScope scope) {
 void begin_section(Parser& p, const std::string& header) {
   p.seen.clear();
   p.in_server = false;
+  p.in_metrics = false;
   p.route = nullptr;
   p.site = nullptr;
   p.skip_section = false;
   std::string name = trim(header);
   if (name == "server") {
     p.in_server = true;
+    return;
+  }
+  if (name == "metrics") {
+    if (p.metrics_line)
+      p.error(p.line, "[metrics] is given twice (first at line " + std::to_string(p.metrics_line) +
+                          "); keep one");
+    p.in_metrics = true;
+    p.metrics_line = p.metrics_line ? p.metrics_line : p.line;
     return;
   }
   if (name.compare(0, 3, "tls") == 0 && (name.size() == 3 || name[3] == ' ' || name[3] == '\t')) {
@@ -96,8 +107,8 @@ void begin_section(Parser& p, const std::string& header) {
     p.route->line = p.line;
     return;
   }
-  p.error(p.line,
-          "unknown section [" + name + "]; sections are [server], [route NAME] and [tls NAME]");
+  p.error(p.line, "unknown section [" + name +
+                      "]; sections are [server], [route NAME], [tls NAME] and [metrics]");
   p.skip_section = true;
 }
 
@@ -139,19 +150,21 @@ int handle_pair(void* user, const char* /*section*/, const char* name, const cha
   Parser& p = *static_cast<Parser*>(user);
   if (p.skip_section) return 1;
   std::string key = name;
-  if (!p.in_server && !p.route && !p.site) {
+  if (!p.in_server && !p.route && !p.site && !p.in_metrics) {
     p.error(p.line,
             "\"" + key + "\" is outside any section; put it under [server] or [route NAME]");
     return 1;
   }
   ConfigScope scope = p.in_server ? ConfigScope::kServer
                       : p.route   ? ConfigScope::kRoute
-                                  : ConfigScope::kTls;
+                      : p.site    ? ConfigScope::kTls
+                                  : ConfigScope::kMetrics;
   const Option* opt = find_option(key, scope);
   if (!opt) {
     std::string where = p.in_server ? "[server]"
                         : p.route   ? "[route " + p.route->name + "]"
-                                    : "[tls " + p.site->name + "]";
+                        : p.site    ? "[tls " + p.site->name + "]"
+                                    : "[metrics]";
     p.error(p.line,
             "unknown key \"" + key + "\" in " + where + "; known keys: " + known_keys(scope));
     return 1;
@@ -168,7 +181,7 @@ int handle_pair(void* user, const char* /*section*/, const char* name, const cha
   if (!set_option(*opt, s, trim(value), err)) {
     p.error(p.line, err);
   } else if (key == "listen") {
-    p.config->listen.back().line = p.line;
+    (p.in_metrics ? p.config->metrics_listen : p.config->listen).back().line = p.line;
   } else if (key == "tls_cert" || (key == "tls_key" && !p.config->tls_line)) {
     p.config->tls_line = p.line;
   }
@@ -250,6 +263,11 @@ void finish(Parser& p) {
   const Option* listen = find_option("listen", ConfigScope::kServer);
   if (c.listen.empty()) set_option(*listen, server, listen->info.default_text, err);
   check_tls(p);
+  for (const ListenAddr& m : c.metrics_listen)
+    for (const ListenAddr& a : c.listen)
+      if (a.addrlen == m.addrlen && memcmp(&a.addr, &m.addr, m.addrlen) == 0)
+        p.error(m.line, "[metrics] listen " + m.text +
+                            " is also a [server] listen address; give the metrics another port");
   if (c.routes.empty())
     p.error(p.line ? p.line : 1, "no routes; add a [route NAME] section with path and backend");
   std::map<std::string, int> paths;

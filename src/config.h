@@ -104,6 +104,7 @@ struct Config {
   bool tls_session_tickets = true;
   uint64_t tls_ticket_rotation_ms = 3600000;
   std::vector<TlsSiteConfig> tls_sites;
+  std::vector<ListenAddr> metrics_listen;  // [metrics]: where /metrics and /healthz are; empty: off
   std::vector<std::pair<std::string, int>> key_lines;  // [server] keys as set, with lines
   // The line a [server] key was set on; 0 if it was not.
   int line_of(const std::string& key) const {
@@ -116,7 +117,7 @@ struct Config {
 };
 
 // Where a key may be set: bits, so that kBoth & kRoute is true.
-enum class ConfigScope { kServer = 1, kRoute = 2, kBoth = 3, kTls = 4 };
+enum class ConfigScope { kServer = 1, kRoute = 2, kBoth = 3, kTls = 4, kMetrics = 8 };
 
 // How a value is written; each type has one parser.
 enum class ConfigType {
@@ -152,6 +153,10 @@ const char* config_type_name(ConfigType type);
 // have it; false if there is no such key.
 bool config_option_value(const std::string& key, const Config& config, const RouteConfig* route,
                          std::string& out);
+// Same for the row of `key` that `scope` allows, where a name is a key of two sections
+// ([server] and [metrics] both have listen).
+bool config_option_value(const std::string& key, ConfigScope scope, const Config& config,
+                         const RouteConfig* route, std::string& out);
 
 // Reads and checks a config file. Each error is "FILE:LINE: message"; false if any.
 bool config_load(const std::string& path, Config& out, std::vector<std::string>& errors);

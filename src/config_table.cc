@@ -148,6 +148,15 @@ bool check_tls_name(std::string& v, std::string& err) {
   return true;
 }
 
+// The metrics listener speaks plain HTTP to a scraper: no tls word after the address.
+bool check_plain_listen(std::string& v, std::string& err) {
+  size_t blank = v.find_first_of(" \t");
+  if (blank == std::string::npos) return true;
+  err = "the [metrics] listener serves plain HTTP; remove \"" + trim(v.substr(blank)) +
+        "\" after the address";
+  return false;
+}
+
 using S = ConfigScope;
 using T = ConfigType;
 
@@ -304,6 +313,10 @@ const std::vector<Option> kOptions = {
       "[tls] sections: the PEM private key of the certificate (required)"},
      &TlsSiteConfig::key,
      nullptr},
+    {{"listen", S::kMetrics, T::kAddress, false, "", 0, kAny, nullptr, nullptr,
+      "[metrics]: the address /metrics and /healthz are served on; unset: none"},
+     &Config::metrics_listen,
+     check_plain_listen},
 };
 
 // ---- Row members ----
@@ -669,4 +682,11 @@ bool config_option_value(const std::string& key, const Config& config, const Rou
   for (const Option& o : kOptions)
     if (key == o.info.name) return format_option(o, &config, route, out);
   return false;
+}
+
+// The first row of that name in the scope, as the parser would find it.
+bool config_option_value(const std::string& key, ConfigScope scope, const Config& config,
+                         const RouteConfig* route, std::string& out) {
+  const Option* o = find_option(key, scope);
+  return o && format_option(*o, &config, route, out);
 }

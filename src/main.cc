@@ -16,8 +16,9 @@
 
 #include "config.h"
 #include "log.h"
-#include "reload.h"
+#include "metrics.h"
 #include "privileges.h"
+#include "reload.h"
 #include "runtime.h"
 #include "service.h"
 #include "worker.h"
@@ -176,6 +177,16 @@ int main(int argc, char** argv) {
     workers.push_back(std::make_unique<Worker>(i, rt, active));
     if (!workers.back()->listen(err)) fatalx("%s", err.c_str());
   }
+  // The metrics listener binds before any worker runs, so a bad address stops the start cleanly.
+  ProcessStats stats;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics_listen.empty()) {
+    const ListenAddr& m = config.metrics_listen.front();
+    metrics = std::make_unique<MetricsServer>(workers, stats);
+    if (!metrics->listen(m, err))
+      fatalx("%s:%d: [metrics] %s; free the port or pick another listen address",
+             config.file.c_str(), m.line, err.c_str());
+  }
   // Bound and logging: now the pid file, and the unprivileged account before any thread starts.
   if (!config.pid_file.empty() && !pid_file_write(config.pid_file, err)) fatalx("%s", err.c_str());
   if (!drop_privileges(config, err)) {
@@ -183,6 +194,11 @@ int main(int argc, char** argv) {
     fatalx("%s", err.c_str());
   }
   for (auto& w : workers) w->start();
+  if (metrics) {
+    metrics->start();
+    log_info("metrics on http://%s/metrics and /healthz",
+             config.metrics_listen.front().text.c_str());
+  }
   std::string addrs;
   for (const ListenAddr& a : config.listen) addrs += (addrs.empty() ? "" : ", ") + a.text;
   log_info("wsgate %s listening on %s with %d worker%s and %zu route%s", WSGATE_VERSION,
@@ -195,7 +211,8 @@ int main(int argc, char** argv) {
   while (sigwait(&signals, &sig) == 0 && sig != SIGTERM && sig != SIGINT) {
     if (sig == SIGHUP) {
       service_notify("RELOADING=1");
-      reload(serving, workers);
+      (reload(serving, workers) ? stats.reloads_ok : stats.reloads_failed)++;
+      stats.generation = serving.generation;
       service_notify("READY=1");
     }
     if (sig == SIGUSR1) reopen_logs();
@@ -203,9 +220,11 @@ int main(int argc, char** argv) {
   }
   log_info("%s received: closing connections and stopping", strsignal(sig));
   service_notify("STOPPING=1");
+  stats.draining = true;  // /healthz answers 503 while the workers drain
   for (auto& w : workers) w->stop();
   drain(workers, signals);
   for (auto& w : workers) w->join();
+  metrics.reset();  // it reads the workers' counters
   workers.clear();
   pid_file_remove();
   log_info("stopped");

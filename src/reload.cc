@@ -44,6 +44,10 @@ void warn_restart_only(const Config& now, const Config& next) {
     log_warn("SIGHUP: error_log and access_log keep their old destinations until a restart");
   if (next.user != now.user || next.group != now.group || next.pid_file != now.pid_file)
     log_warn("SIGHUP: user, group and pid_file take effect at the next restart");
+  bool metrics_same = next.metrics_listen.size() == now.metrics_listen.size();
+  for (size_t i = 0; metrics_same && i < next.metrics_listen.size(); i++)
+    metrics_same = listen_same_address(next.metrics_listen[i], now.metrics_listen[i]);
+  if (!metrics_same) log_warn("SIGHUP: [metrics] listen takes effect at the next restart");
 }
 
 }  // namespace

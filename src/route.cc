@@ -104,11 +104,13 @@ std::optional<Router> Router::build(const Config& config, std::vector<std::strin
   size_t before = errors.size();
   for (const RouteConfig& rc : config.routes) {
     std::string err;
-    if (std::unique_ptr<Route> r = Route::build(rc, err))
+    if (std::unique_ptr<Route> r = Route::build(rc, err)) {
+      r->index_ = router.routes_.size();
       router.routes_.push_back(std::move(r));
-    else
+    } else {
       errors.push_back(config.file + ":" + std::to_string(rc.line) + ": [route " + rc.name +
                        "] cannot be built: " + err);
+    }
   }
   if (errors.size() != before) return std::nullopt;
   return router;

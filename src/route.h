@@ -35,6 +35,8 @@ class Route {
 
   const RouteConfig& config() const { return rc_; }
   const std::string& name() const { return rc_.name; }
+  // Its place in the Router, for per-route arrays.
+  size_t index() const { return index_; }
   const Limits& limits() const { return rc_.limits; }
   Match match_kind() const { return match_; }
   size_t prefix_length() const { return pattern_.size(); }
@@ -46,6 +48,7 @@ class Route {
  private:
   // Only build() makes one, so that no half-built route escapes.
   explicit Route(const RouteConfig& rc);
+  friend class Router;  // sets index_
 
   RouteConfig rc_;
   Match match_ = Match::kExact;
@@ -53,6 +56,7 @@ class Route {
   regex_t regex_;
   PipelineFactory pipeline_;
   SSL_CTX* tls_ = nullptr;
+  size_t index_ = 0;
 };
 
 // All routes: exact paths first, then the longest prefix, then regexes in file order.

@@ -48,6 +48,7 @@ Session::~Session() {
   WorkerCounters::add(c.bytes_out, bytes_out_);
   WorkerCounters::add(c.messages_in, pipeline_ ? pipeline_->messages_in() : 0);
   WorkerCounters::add(c.messages_out, pipeline_ ? pipeline_->messages_out() : 0);
+  count_end();
 }
 
 void Session::shutdown() {
@@ -90,6 +91,7 @@ void Session::send_close(uint16_t code, std::string_view reason, Closer by) {
   close_.note(code, reason, by);
   state_ = State::kClosing;
   if (client_ && pipeline_) pipeline_->close_client(client_->output(), code, reason);
+  if (client_ && pipeline_) count_close(Side::kBackend, code, false);  // wsgate's own, sent
 }
 
 // Flushes what the client is owed, then half-closes and waits briefly for its EOF.
@@ -316,8 +318,10 @@ void Session::client_event(TransportEvent ev) {
     return;
   }
   const ConnInfo& who = client_->info();
-  if (ev == TransportEvent::kError && who.tls && who.tls_version.empty())
+  if (ev == TransportEvent::kError && who.tls && who.tls_version.empty()) {
     WorkerCounters::add(host_.counters().tls_failures);
+    counter_add(host_.counters().tls_failure_kinds[static_cast<int>(who.tls_failure)]);
+  }
   // A clean EOF may be a half-close: what the client is still owed goes out first.
   bool eof = ev == TransportEvent::kEof;
   client_eof_ = eof;
@@ -343,6 +347,8 @@ void Session::backend_readable() {
 
 void Session::backend_event(TransportEvent ev) {
   if (state_ == State::kConnecting) {
+    if (ev == TransportEvent::kConnected)
+      host_.counters().backend_connect.observe(monotonic_us() - connect_start_us_);
     if (ev == TransportEvent::kConnected && route_->config().backend.websocket()) {
       state_ = State::kBackendHandshake;
       backend_->set_read_limit(kMaxRequestHead + 1);

@@ -16,6 +16,7 @@
 #include "transport.h"
 
 struct event;
+struct RouteCounters;
 class Route;
 class SessionHost;
 struct Runtime;
@@ -39,6 +40,8 @@ class Session : public TransportHandler, public PipelineEvents {
   // Links in the worker's list of live sessions.
   Session* prev = nullptr;
   Session* next = nullptr;
+  // What the session serves with: the worker's current Runtime, or an older one after a reload.
+  const Runtime* runtime() const { return rt_.get(); }
 
   // TransportHandler: what the client's and the backend's sockets report.
   void on_readable(Transport& t) override;
@@ -100,6 +103,11 @@ class Session : public TransportHandler, public PipelineEvents {
   void touch();
   void maybe_done();
   void write_access_log();
+  // The metrics' share (session_metrics.cc): at the handshake's answer, at closes and at the end.
+  void count_status(int status);
+  void count_open();
+  void count_close(Side from, uint16_t code, bool answered);
+  void count_end();
 
   // Why the session ended, for the access log: the first code noted wins.
   struct CloseRecord {
@@ -165,4 +173,6 @@ class Session : public TransportHandler, public PipelineEvents {
   uint64_t bytes_in_ = 0;          // the client's, kept when its transport is freed
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
+  RouteCounters* route_counters_ = nullptr;  // the route's, from the 101 on; null in unit tests
+  uint64_t connect_start_us_ = 0;            // when the backend connect began (monotonic_us)
 };

@@ -7,10 +7,12 @@
 #include <memory>
 #include <string>
 
+#include "counters.h"
 #include "transport.h"
 
 struct event_base;
 struct BackendAddr;
+class Route;
 class Session;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -27,6 +29,14 @@ struct WorkerCounters {
   std::atomic<uint64_t> messages_out{0};      // data messages to clients, at session end
   std::atomic<uint64_t> bytes_in{0};          // from clients, at session end
   std::atomic<uint64_t> bytes_out{0};         // to clients, at session end
+  // For the metrics endpoint (counters.h).
+  std::atomic<uint64_t> tls_handshakes{0};  // clients' finished TLS handshakes, at session end
+  std::atomic<uint64_t> tls_failure_kinds[kTlsFailureKinds] = {};
+  std::atomic<uint64_t> statuses[kStatusSlots] = {};       // handshake answers by HTTP status
+  std::atomic<uint64_t> close_sent[kCloseSlots] = {};      // close codes sent to clients
+  std::atomic<uint64_t> close_received[kCloseSlots] = {};  // close codes clients sent
+  ConnectHistogram backend_connect;
+  std::atomic<uint64_t> old_generation{0};  // sessions on an older Runtime than the worker's
 
   // Adds n; for the owning thread only.
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -44,4 +54,6 @@ class SessionHost {
                                                      bool verify, std::string& err) = 0;
   // The session has nothing left to do: the host unlinks and frees it.
   virtual void session_done(Session* s) = 0;
+  // The counters of a route for the metrics; null where nobody reads them (unit tests).
+  virtual RouteCounters* route_counters(const Route&) { return nullptr; }
 };

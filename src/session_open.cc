@@ -99,6 +99,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   }
   state_ = State::kConnecting;
   std::string err;
+  connect_start_us_ = monotonic_us();
   backend_ = host_.connect_backend(target, route_->backend_tls(), route_->config().tls_verify, err);
   if (!backend_) {
     reject(http_status::kBadGateway, err.c_str());
@@ -178,6 +179,7 @@ void Session::read_backend_answer() {
   }
   // Relay the refusal (401, 403, 404, 500 ...) with its body, then close.
   status_ = resp.status;
+  count_status(status_);
   WorkerCounters::add(host_.counters().backend_failures);
   log_info("%s \"%s\": backend %s answered %d", peer_.c_str(), log_escape(path_).c_str(),
            route_->config().backend.text.c_str(), resp.status);
@@ -216,6 +218,7 @@ void Session::pipe_error_body() {
 // Answers an HTTP error and closes once it is flushed.
 void Session::reject(int status, const char* why) {
   status_ = status;
+  count_status(status_);
   WorkerCounters::add(host_.counters().rejected);
   if (status == http_status::kBadGateway || status == http_status::kGatewayTimeout)
     WorkerCounters::add(host_.counters().backend_failures);
@@ -232,6 +235,7 @@ void Session::open() {
   state_ = State::kOpen;
   status_ = http_status::kSwitching;
   WorkerCounters::add(host_.counters().upgraded);
+  count_open();
   bool hybi00 = opening_->hybi00;
   if (hybi00) {
     write_hybi00_switching(client_->output(), opening_->origin, opening_->location,

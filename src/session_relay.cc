@@ -58,6 +58,7 @@ void Session::on_peer_close(Side from, uint16_t code, std::string_view reason, b
   bool first = !client_close_seen_ && !backend_close_seen_;
   (from == Side::kClient ? client_close_seen_ : backend_close_seen_) = true;
   close_.note(code, reason, from == Side::kClient ? Closer::kClient : Closer::kBackend);
+  count_close(from, code, answered);
   if (answered || (client_close_seen_ && backend_close_seen_))
     close_now_ = true;
   else if (first)

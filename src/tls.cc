@@ -154,3 +154,28 @@ bool tls_use_identity(SSL_CTX* ctx, const std::string& cert, const std::string& 
   if (key_at_fault) *key_at_fault = key_bad;
   return false;
 }
+
+TlsFailure tls_failure_kind(unsigned long e) {
+  if (!e || ERR_GET_LIB(e) == 0) return TlsFailure::kConnection;
+  if (ERR_GET_LIB(e) != ERR_LIB_SSL) return TlsFailure::kOther;
+  switch (ERR_GET_REASON(e)) {
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+      return TlsFailure::kPlainHttp;
+    case SSL_R_WRONG_VERSION_NUMBER:
+      return TlsFailure::kNotTls;
+    case SSL_R_NO_SHARED_CIPHER:
+      return TlsFailure::kNoSharedCipher;
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+      return TlsFailure::kVersion;
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return TlsFailure::kNoClientCert;
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+      return TlsFailure::kCertificate;
+  }
+  return TlsFailure::kOther;
+}

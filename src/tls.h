@@ -3,11 +3,13 @@
 // tls_server.h).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 struct ConnInfo;
+enum class TlsFailure : uint8_t;
 
 // A client context: TLS 1.2 or later; with `verify`, peers are checked against `ca_file`
 // (PEM) or, when it is empty, the system's trusted CAs. Null with err on failure.
@@ -28,5 +30,8 @@ void tls_session_info(SSL* ssl, ConnInfo& info);
 // the common cases (plain HTTP on a TLS port, no shared cipher or version, a client certificate
 // missing or not verifying), else OpenSSL's reason string.
 std::string tls_failure_reason(SSL* ssl, unsigned long e);
+// The kind of a client's failed handshake, for the metrics: tls_failure_reason's cases in a
+// fixed set; a socket error (no OpenSSL error, `e` 0) is kConnection.
+TlsFailure tls_failure_kind(unsigned long e);
 // OpenSSL's reason for the last failure on this thread, or empty.
 std::string tls_error();

@@ -292,7 +292,10 @@ void TlsTransport::shutdown_write(int timeout_sec) {
 // Keeps the reason in words, with the verify result that names a certificate problem.
 void TlsTransport::fail_tls(int ssl_err, int sys) {
   unsigned long code = ERR_peek_error();
-  if (ssl_err == SSL_ERROR_SSL && code && ERR_GET_LIB(code) != ERR_LIB_SYS) {
+  bool openssl = ssl_err == SSL_ERROR_SSL && code && ERR_GET_LIB(code) != ERR_LIB_SYS;
+  // A client's failed handshake is counted by kind (the metrics' reason label).
+  if (accepted_ && !open_ && info_) info_->tls_failure = tls_failure_kind(openssl ? code : 0);
+  if (openssl) {
     tls_err_ = tls_failure_reason(ssl_, code);
     ERR_clear_error();
     fail(0);

@@ -16,6 +16,20 @@ struct ClientCert {
   std::string sha256;   // of the DER certificate, lower-case hex
 };
 
+// Why a client's TLS handshake failed, in a few kinds that a metric can count.
+enum class TlsFailure : uint8_t {
+  kNone,
+  kPlainHttp,       // an HTTP request on the TLS port
+  kNotTls,          // something else that is not a client hello
+  kNoSharedCipher,  // no cipher suite in common
+  kVersion,         // no TLS version in common
+  kNoClientCert,    // tls_verify_client = require, and none came
+  kCertificate,     // a certificate did not verify, or the peer refused ours
+  kConnection,      // the socket failed during the handshake
+  kOther,
+  kCount
+};
+
 // Who is on the other end, for logs, forwarded headers and the access log.
 struct ConnInfo {
   std::string peer;     // "192.0.2.1:5000" or "[2001:db8::1]:5000"
@@ -25,6 +39,7 @@ struct ConnInfo {
   std::string tls_version;
   std::string sni;
   std::unique_ptr<ClientCert> client_cert;  // null without one
+  TlsFailure tls_failure = TlsFailure::kNone;
 };
 
 enum class TransportEvent {

@@ -37,6 +37,7 @@ Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>&
   runtime_ev_ = event_new(base_, -1, 0, on_runtime, this);
   resume_ev_ = evtimer_new(base_, on_resume, this);
   deadline_ev_ = evtimer_new(base_, on_deadline, this);
+  route_counters_.index(rt_->router);
 }
 
 Worker::~Worker() {
@@ -132,9 +133,13 @@ void Worker::on_runtime(int, short, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
   {
     std::lock_guard<std::mutex> lock(w->next_rt_mu_);
-    if (!w->next_rt_) return;
+    if (!w->next_rt_ || w->next_rt_ == w->rt_) return;
     w->rt_ = std::move(w->next_rt_);
   }
+  w->route_counters_.index(w->rt_->router);
+  // Every session open now started on an older Runtime.
+  w->counters_.old_generation.store(w->counters_.active.load(std::memory_order_relaxed),
+                                    std::memory_order_relaxed);
   std::string err;
   if (!w->stopping_ && !w->follow_listeners(w->rt_->config.listen, err))
     log_error("worker %d: %s", w->id_, err.c_str());
@@ -156,6 +161,8 @@ void Worker::session_done(Session* s) {
   else
     sessions_ = s->next;
   if (s->next) s->next->prev = s->prev;
+  if (s->runtime() != rt_.get())
+    WorkerCounters::add(counters_.old_generation, static_cast<uint64_t>(-1));
   delete s;
   active_.fetch_sub(1);
   WorkerCounters::add(counters_.active, static_cast<uint64_t>(-1));

@@ -49,6 +49,8 @@ class Worker final : public SessionHost {
   // True once the worker's loop has ended (after stop()).
   bool finished() const { return finished_.load(); }
   const WorkerCounters& counters() const { return counters_; }
+  // Per-route counters, for the metrics thread.
+  const RouteCounterSet& route_counter_set() const { return route_counters_; }
 
   // SessionHost
   event_base* base() override { return base_; }
@@ -56,6 +58,7 @@ class Worker final : public SessionHost {
   std::unique_ptr<Transport> connect_backend(const BackendAddr& addr, SSL_CTX* tls, bool verify,
                                              std::string& err) override;
   void session_done(Session* s) override;
+  RouteCounters* route_counters(const Route& r) override { return &route_counters_.of(r); }
 
  private:
   static void on_accept(evconnlistener* l, int fd, sockaddr* addr, int len, void* ctx);
@@ -91,6 +94,7 @@ class Worker final : public SessionHost {
   time_t last_accept_warn_ = 0;
   uint64_t accept_failures_ = 0;  // since the last warning
   WorkerCounters counters_;
+  RouteCounterSet route_counters_;  // indexed for rt_'s routes
   std::atomic<bool> finished_{false};
   std::thread thread_;
 };

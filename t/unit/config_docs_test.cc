@@ -30,34 +30,50 @@ std::vector<std::string> read_lines(const std::string& name) {
 }
 
 // The sections a doc file puts keys under.
-enum class Where { kServer, kRoute, kTls };
+enum class Where { kServer, kRoute, kTls, kMetrics };
 
 // Whether a key may be set in a section of this kind.
 bool allows(const OptionInfo& o, Where w) {
   ConfigScope s = w == Where::kServer  ? ConfigScope::kServer
                   : w == Where::kRoute ? ConfigScope::kRoute
-                                       : ConfigScope::kTls;
+                  : w == Where::kTls   ? ConfigScope::kTls
+                                       : ConfigScope::kMetrics;
   return static_cast<int>(o.scope) & static_cast<int>(s);
 }
 
 // How the docs name a section kind.
 const char* section_name(Where w) {
-  return w == Where::kServer ? "[server]" : w == Where::kRoute ? "[route NAME]" : "[tls NAME]";
+  return w == Where::kServer  ? "[server]"
+         : w == Where::kRoute ? "[route NAME]"
+         : w == Where::kTls   ? "[tls NAME]"
+                              : "[metrics]";
 }
 
 // The section kind a header such as "[route" or ".Ss [tls NAME]" opens.
 Where where_of(const std::string& header) {
-  return header.find("route") != std::string::npos ? Where::kRoute
-         : header.find("tls") != std::string::npos ? Where::kTls
-                                                   : Where::kServer;
+  return header.find("route") != std::string::npos     ? Where::kRoute
+         : header.find("tls") != std::string::npos     ? Where::kTls
+         : header.find("metrics") != std::string::npos ? Where::kMetrics
+                                                       : Where::kServer;
 }
 
-// The table's row for a key, or null.
-const OptionInfo* row(const std::string& key) {
+// The table's row for a key in a section of this kind (listen is a key of two), or null.
+const OptionInfo* row(const std::string& key, Where w) {
   for (const OptionInfo& o : config_options())
-    if (key == o.name) return &o;
+    if (key == o.name && allows(o, w)) return &o;
   return nullptr;
 }
+
+// The section kind the docs put a row under.
+Where where_of(const OptionInfo& o) {
+  return o.scope == ConfigScope::kRoute     ? Where::kRoute
+         : o.scope == ConfigScope::kTls     ? Where::kTls
+         : o.scope == ConfigScope::kMetrics ? Where::kMetrics
+                                            : Where::kServer;
+}
+
+// A man page key: its name and the section it is under.
+using ManKey = std::pair<std::string, Where>;
 
 // One key as a doc file mentions it: the section it is under, its line and its text.
 struct DocKey {
@@ -67,10 +83,10 @@ struct DocKey {
 };
 
 // The man page's keys: ".It Ic KEY No = ..." items under CONFIGURATION, in [server] or
-// [route NAME] or [tls NAME].
-std::map<std::string, DocKey> man_keys() {
+// [route NAME] or [tls NAME] or [metrics].
+std::map<ManKey, DocKey> man_keys() {
   std::vector<std::string> lines = read_lines(kMan);
-  std::map<std::string, DocKey> keys;
+  std::map<ManKey, DocKey> keys;
   static const std::regex item(R"(^\.It Ic ([a-z_][a-z0-9_]*) No = )");
   bool in_config = false;
   Where where = Where::kServer;
@@ -88,8 +104,9 @@ std::map<std::string, DocKey> man_keys() {
     }
     std::smatch m;
     if (std::regex_search(l, m, item)) {
-      EXPECT_EQ(keys.count(m[1]), 0u) << kMan << ":" << i + 1 << ": " << m[1] << " again";
-      current = &keys[m[1]];
+      ManKey k{m[1], where};
+      EXPECT_EQ(keys.count(k), 0u) << kMan << ":" << i + 1 << ": " << m[1] << " again";
+      current = &keys[k];
       *current = {where, static_cast<int>(i + 1), ""};
     }
     if (current) current->text += l + "\n";
@@ -98,7 +115,7 @@ std::map<std::string, DocKey> man_keys() {
 }
 
 // The sample's keys: "KEY =" lines, set or commented out with ';' or '#', under [server] or
-// a (possibly commented) [route NAME] or [tls NAME].
+// a (possibly commented) [route NAME], [tls NAME] or [metrics].
 std::multimap<std::string, DocKey> ini_keys() {
   std::vector<std::string> lines = read_lines(kIni);
   std::multimap<std::string, DocKey> keys;
@@ -135,30 +152,24 @@ std::string man_default(const std::string& item) {
 }
 
 TEST(ConfigDocs, ManPageDocumentsEveryKeyAndNoOther) {
-  std::map<std::string, DocKey> doc = man_keys();
+  std::map<ManKey, DocKey> doc = man_keys();
   for (const OptionInfo& o : config_options()) {
-    auto it = doc.find(o.name);
-    if (it == doc.end()) {
+    Where want = where_of(o);
+    if (!doc.count({o.name, want}))
       ADD_FAILURE() << kMan << ": key " << o.name << " is in the key table (src/config_table.cc)"
-                    << " but has no \".It Ic " << o.name << " No = ...\" item under CONFIGURATION";
-      continue;
-    }
-    const DocKey& d = it->second;
-    Where want = o.scope == ConfigScope::kRoute ? Where::kRoute
-                 : o.scope == ConfigScope::kTls ? Where::kTls
-                                                : Where::kServer;
-    EXPECT_EQ(d.where, want) << kMan << ":" << d.line << ": " << o.name << " belongs under "
-                             << section_name(want);
+                    << " but has no \".It Ic " << o.name << " No = ...\" item under "
+                    << section_name(want) << " in CONFIGURATION";
   }
   for (const auto& [key, d] : doc)
-    EXPECT_NE(row(key), nullptr) << kMan << ":" << d.line << ": documents key " << key
-                                 << ", which is not in the key table (src/config_table.cc)";
+    EXPECT_NE(row(key.first, key.second), nullptr)
+        << kMan << ":" << d.line << ": documents key " << key.first << " under "
+        << section_name(key.second) << ", which the key table (src/config_table.cc) has not there";
 }
 
 TEST(ConfigDocs, ManPageGivesEachDefault) {
-  std::map<std::string, DocKey> doc = man_keys();
+  std::map<ManKey, DocKey> doc = man_keys();
   for (const OptionInfo& o : config_options()) {
-    auto it = doc.find(o.name);
+    auto it = doc.find({o.name, where_of(o)});
     if (it == doc.end()) continue;  // reported above
     std::string want = !o.default_text ? "Required" : *o.default_text ? o.default_text : "";
     std::string got = man_default(it->second.text);
@@ -176,19 +187,23 @@ TEST(ConfigDocs, ManPageGivesEachDefault) {
 
 TEST(ConfigDocs, SampleConfigShowsEveryKeyAndNoOther) {
   std::multimap<std::string, DocKey> doc = ini_keys();
-  for (const OptionInfo& o : config_options())
-    EXPECT_NE(doc.count(o.name), 0u)
-        << kIni << ": key " << o.name << " is in the key table (src/config_table.cc) but the "
-        << "sample neither sets it nor shows it commented out (\";" << o.name << " = ...\")";
+  for (const OptionInfo& o : config_options()) {
+    bool shown = false;
+    auto [from, to] = doc.equal_range(o.name);
+    for (auto it = from; it != to; ++it) shown = shown || it->second.where == where_of(o);
+    EXPECT_TRUE(shown) << kIni << ": key " << o.name << " is in the key table (src/config_table.cc)"
+                       << " but the sample neither sets it nor shows it commented out (\";"
+                       << o.name << " = ...\") under " << section_name(where_of(o));
+  }
   for (const auto& [key, d] : doc) {
-    const OptionInfo* o = row(key);
-    if (!o) {
+    if (row(key, d.where)) continue;
+    if (row(key, Where::kServer) || row(key, Where::kRoute) || row(key, Where::kTls) ||
+        row(key, Where::kMetrics))
+      ADD_FAILURE() << kIni << ":" << d.line << ": " << key << " cannot be set in "
+                    << section_name(d.where);
+    else
       ADD_FAILURE() << kIni << ":" << d.line << ": \"" << d.text << "\" names key " << key
                     << ", which is not in the key table (src/config_table.cc)";
-      continue;
-    }
-    EXPECT_TRUE(allows(*o, d.where))
-        << kIni << ":" << d.line << ": " << key << " cannot be set in " << section_name(d.where);
   }
 }
 
