@@ -55,6 +55,22 @@ std::string known_keys(ConfigScope scope) {
   return s;
 }
 
+// Whether `header` is "KIND NAME"; the name goes to `name`. A missing name is an error, and
+// stands in as "lineN" so that parsing goes on.
+bool named_section(Parser& p, const std::string& header, const std::string& kind,
+                   const char* example, std::string& name) {
+  size_t n = kind.size();
+  if (header.compare(0, n, kind) != 0 ||
+      (header.size() != n && header[n] != ' ' && header[n] != '\t'))
+    return false;
+  name = trim(header.substr(n));
+  if (name.empty()) {
+    p.error(p.line, "[" + kind + "] needs a name, e.g. [" + kind + " " + example + "]");
+    name = "line" + std::to_string(p.line);
+  }
+  return true;
+}
+
 // Starts a section seen by the line reader, so that empty sections are checked too.
 void begin_section(Parser& p, const std::string& header) {
   p.seen.clear();
@@ -76,11 +92,10 @@ void begin_section(Parser& p, const std::string& header) {
     p.metrics_line = p.metrics_line ? p.metrics_line : p.line;
     return;
   }
-  if (name.compare(0, 3, "tls") == 0 && (name.size() == 3 || name[3] == ' ' || name[3] == '\t')) {
-    std::string sname = trim(name.substr(3));
-    if (sname.empty()) p.error(p.line, "[tls] needs a name, e.g. [tls example]");
+  std::string sname;
+  if (named_section(p, name, "tls", "example", sname)) {
     for (const TlsSiteConfig& t : p.config->tls_sites)
-      if (!sname.empty() && t.name == sname)
+      if (t.name == sname)
         p.error(p.line, "[tls " + sname + "] is defined twice (first at line " +
                             std::to_string(t.line) + "); rename one");
     p.config->tls_sites.emplace_back();
@@ -90,20 +105,15 @@ void begin_section(Parser& p, const std::string& header) {
     p.site->line = p.line;
     return;
   }
-  if (name.compare(0, 5, "route") == 0 && (name.size() == 5 || name[5] == ' ' || name[5] == '\t')) {
-    std::string rname = trim(name.substr(5));
-    if (rname.empty()) {
-      p.error(p.line, "[route] needs a name, e.g. [route echo]");
-      rname = "line" + std::to_string(p.line);
-    }
+  if (named_section(p, name, "route", "echo", sname)) {
     for (const RouteConfig& r : p.config->routes)
-      if (r.name == rname)
-        p.error(p.line, "route \"" + rname + "\" is defined twice (first at line " +
+      if (r.name == sname)
+        p.error(p.line, "route \"" + sname + "\" is defined twice (first at line " +
                             std::to_string(r.line) + "); rename one");
     p.config->routes.emplace_back();
     p.route_keys.emplace_back();
     p.route = &p.config->routes.back();
-    p.route->name = rname;
+    p.route->name = sname;
     p.route->line = p.line;
     return;
   }

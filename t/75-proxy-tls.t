@@ -466,23 +466,6 @@ ok($servers->alive, 'the websockets servers are still running');
 
 # ---- configuration checks (wsgate -t) ----
 
-# Runs wsgate -t on $ini; returns (exit status, output).
-sub check_config {
-  my ($text) = @_;
-  my $g = wsgate($text, args => ['-t'], wait => 0);
-  my $st = $g->wait_exit(10);
-  return ($st, $g->log_text);
-}
-
-# The line FILE:LINE names in $out, or undef.
-sub named_line {
-  my ($out) = @_;
-  my ($file, $n) = $out =~ m{^(/\S+?):(\d+): }m or return undef;
-  open my $fh, '<', $file or return undef;
-  my @lines = <$fh>;
-  return $lines[$n - 1];
-}
-
 {
   my ($st, $out) = check_config("[route r]\npath = /r\nbackend = wss://localhost:9443\n" .
     "tls_ca = $dir/ca.pem\ntls_verify = on\nforwarded = on\n");

@@ -453,23 +453,6 @@ ok($servers->alive, 'the backends are still running');
 
 # ---- configuration checks (wsgate -t) ----
 
-# Runs wsgate -t on $ini; returns (exit status, output).
-sub check_config {
-  my ($text) = @_;
-  my $g = wsgate($text, args => ['-t'], wait => 0);
-  my $st = $g->wait_exit(10);
-  return ($st, $g->log_text);
-}
-
-# The line FILE:LINE names in $out, or undef.
-sub named_line {
-  my ($out) = @_;
-  my ($file, $n) = $out =~ m{^(/\S+?):(\d+): }m or return undef;
-  open my $fh, '<', $file or return undef;
-  my @lines = <$fh>;
-  return $lines[$n - 1];
-}
-
 my $route = "[route r]\npath = /r\nbackend = tls://localhost:7443\n";
 my @config_cases = (
   ["$route$client_id\n", 0, undef, undef, 'a tls:// route with a client certificate and key'],

@@ -124,23 +124,11 @@ PY
 # ---- Mojo::UserAgent over wss:// ----
 {
   my $ua = Mojo::UserAgent->new(ca => "$dir/ca.pem", connect_timeout => 5);
-  my ($got, $err, $done);
-  $ua->websocket("wss://127.0.0.1:$port/echo" => sub {
-    my ($ua, $tx) = @_;
-    unless ($tx->is_websocket) {
-      $err = $tx->res->error ? $tx->res->error->{message} : 'no websocket';
-      $done = 1;
-      return;
-    }
-    $tx->on(message => sub { $got = $_[1]; $tx->finish });
-    $tx->on(finish => sub { $done = 1 });
-    $tx->send('mojo over tls');
-  });
-  run_until(10, sub { $done });
-  is($got, 'mojo over tls', 'Mojo::UserAgent: echoed over wss://') or diag $err // 'timeout';
-  for my $path ('/bridge', '/proxy') {
-    ($got, $err, $done) = ();
-    $ua->websocket("wss://127.0.0.1:${\ $gw3->port }$path" => sub {
+  # Sends $msg (text, or {binary => ...}) on $url; returns the first answer, or undef and why.
+  my $echo = sub {
+    my ($url, $msg) = @_;
+    my ($got, $err, $done);
+    $ua->websocket($url => sub {
       my ($ua, $tx) = @_;
       unless ($tx->is_websocket) {
         $err = $tx->res->error ? $tx->res->error->{message} : 'no websocket';
@@ -149,11 +137,16 @@ PY
       }
       $tx->on(message => sub { $got = $_[1]; $tx->finish });
       $tx->on(finish => sub { $done = 1 });
-      $tx->send({binary => "mojo \x00\xff $path"});
+      $tx->send($msg);
     });
     run_until(10, sub { $done });
-    is($got, "mojo \x00\xff $path", "Mojo::UserAgent: binary through $path over wss://")
-      or diag $err // 'timeout';
+    return ($got, $err // ($done ? '' : 'timeout'));
+  };
+  my ($got, $err) = $echo->("wss://127.0.0.1:$port/echo", 'mojo over tls');
+  is($got, 'mojo over tls', 'Mojo::UserAgent: echoed over wss://') or diag $err;
+  for my $path ('/bridge', '/proxy') {
+    ($got, $err) = $echo->("wss://127.0.0.1:${\ $gw3->port }$path", {binary => "mojo \x00\xff $path"});
+    is($got, "mojo \x00\xff $path", "Mojo::UserAgent: binary through $path over wss://") or diag $err;
   }
 }
 
@@ -263,34 +256,32 @@ INI
 
 # ---- config errors, reported by wsgate -t ----
 
-# Runs wsgate -t on [server] lines plus a route; returns (exit status, output).
-sub check_config {
+# Runs wsgate -t on [server] lines plus the routes; returns (exit status, output).
+sub check_server_config {
   my ($server, %opt) = @_;
-  my $g = wsgate($routes, server => $server, args => ['-t'], wait => 0, %opt);
-  my $status = $g->wait_exit(10);
-  return ($status, $g->log_text);
+  return check_config($routes, server => $server, %opt);
 }
 {
-  my ($st, $out) = check_config('', tls => 1);
+  my ($st, $out) = check_server_config('', tls => 1);
   ok(defined $st && $st != 0, 'a tls listener without tls_cert fails wsgate -t');
   like($out, qr{wsgate\.ini:2: listen 127\.0\.0\.1:\d+ tls needs a certificate; set tls_cert},
     '... naming FILE:LINE of the listen line and the fix') or diag $out;
 }
 {
-  my ($st, $out) = check_config("tls_cert = $dir/srv.pem\ntls_key = $dir/other.key\n", tls => 1);
+  my ($st, $out) = check_server_config("tls_cert = $dir/srv.pem\ntls_key = $dir/other.key\n", tls => 1);
   ok(defined $st && $st != 0, 'a key that does not match the certificate fails wsgate -t');
   like($out, qr{wsgate\.ini:\d+: the private key \S*other\.key does not match the certificate},
     '... with a clear error') or diag $out;
 }
 {
-  my ($st, $out) = check_config("tls_cert = $dir/missing.pem\ntls_key = $dir/srv.key\n",
+  my ($st, $out) = check_server_config("tls_cert = $dir/missing.pem\ntls_key = $dir/srv.key\n",
     tls => 1);
   ok(defined $st && $st != 0, 'a missing certificate file fails wsgate -t');
   like($out, qr{cannot load the certificate chain \S*missing\.pem: .*No such file}i,
     "... naming the path and OpenSSL's reason") or diag $out;
 }
 {
-  my ($st, $out) = check_config($tls_server, tls => 1);
+  my ($st, $out) = check_server_config($tls_server, tls => 1);
   is($st, 0, 'a good certificate and key pass wsgate -t') or diag $out;
 }
 

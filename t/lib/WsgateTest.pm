@@ -17,6 +17,7 @@ our @EXPORT = qw(
   empty_port wsgate start_server start_program tcp_echo_server recorder scripted
   raw_connect raw_upgrade read_http_response ws_open client_frame read_frame
   read_until_close tcp_closed send_all rss_kib wait_for slurp run_command test_pki
+  check_config named_line
 );
 
 # The wsgate binary: $WSGATE, or build/wsgate in this checkout.
@@ -270,6 +271,23 @@ sub test_pki {
       '-extfile', $cnf, '-extensions', "${name}_ext");
   }
   return "$dir/ca.pem";
+}
+
+# Runs wsgate -t on $ini (with %opt as for wsgate); returns (exit status, output).
+sub check_config {
+  my ($ini, %opt) = @_;
+  my $g = wsgate($ini, args => ['-t'], wait => 0, %opt);
+  my $st = $g->wait_exit(10);
+  return ($st, $g->log_text);
+}
+
+# The line of the config file that the first FILE:LINE in $out names, or undef.
+sub named_line {
+  my ($out) = @_;
+  my ($file, $n) = $out =~ m{^(/\S+?):(\d+): }m or return undef;
+  open my $fh, '<', $file or return undef;
+  my @lines = <$fh>;
+  return $lines[$n - 1];
 }
 
 # Writes all of $data to $sock; false if a write fails.
