@@ -13,6 +13,8 @@
 
 #include <event2/event.h>
 
+#include "log_writer.h"
+
 namespace {
 
 constexpr int kStderr = 2;
@@ -66,8 +68,7 @@ void emit(int dest, int priority, const char* prefix, const char* fmt, va_list a
     return;
   }
   line[n++] = '\n';
-  ssize_t unused = write(dest, line, n);
-  (void)unused;
+  log_write(dest, std::string_view(line, n));
 }
 
 // Routes libevent's own warnings into our log at a matching level.
@@ -172,12 +173,18 @@ void log_access_line(const std::string& line, bool stamp) {
   char head[64];
   size_t n = stamp ? format_now(head, sizeof head) : 0;
   if (stamp) head[n++] = ' ';
-  // One write(2) for the whole line, however long, so that lines never interleave.
   std::string whole;
   whole.reserve(n + line.size() + 1);
   whole.append(head, n).append(line).push_back('\n');
-  ssize_t unused = write(g_access_fd, whole.data(), whole.size());
-  (void)unused;
+  log_write(g_access_fd, whole);
+}
+
+void log_start_writer() {
+  log_writer_start(g_error_fd == kSyslog ? -1 : g_error_fd);
+}
+
+void log_stop_writer() {
+  log_writer_stop();
 }
 
 void fatal(const char* fmt, ...) {
@@ -187,6 +194,7 @@ void fatal(const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  log_stop_writer();  // what is queued goes out first, and this line with it
   log_error("fatal: %s: %s", msg, strerror(saved));
   exit(1);
 }
@@ -197,6 +205,7 @@ void fatalx(const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  log_stop_writer();
   log_error("fatal: %s", msg);
   exit(1);
 }

@@ -15,6 +15,11 @@ bool log_open(const std::string& error_log, const std::string& access_log, std::
 // keeps its old descriptor, and err says why. stderr and syslog are left alone.
 bool log_reopen(std::string& err);
 void log_set_level(LogLevel level);
+// From here on lines are written by a thread of their own, so that a slow log destination
+// never stalls an event loop (see log_writer.h).
+void log_start_writer();
+// Writes out what is queued and goes back to writing at once; before exit.
+void log_stop_writer();
 bool log_enabled(LogLevel level);
 
 // Network text made safe for a log line: control characters, DEL, " and \ become \xHH, so a

@@ -80,6 +80,7 @@ void drain(std::vector<std::unique_ptr<Worker>>& workers, const sigset_t& signal
       log_warn("%s received again: exiting now, cutting the connections still open",
                strsignal(sig));
       pid_file_remove();
+      log_stop_writer();
       _exit(0);
     }
   }
@@ -158,6 +159,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "wsgate: cannot open log: %s\n", err.c_str());
     return 1;
   }
+  log_start_writer();
   std::string nofile = raise_nofile(config.max_connections);
   if (!nofile.empty()) log_warn("%s", nofile.c_str());
   signal(SIGPIPE, SIG_IGN);
@@ -228,5 +230,6 @@ int main(int argc, char** argv) {
   workers.clear();
   pid_file_remove();
   log_info("stopped");
+  log_stop_writer();
   return 0;
 }
