@@ -58,6 +58,9 @@ SSL_CTX* new_context(const Config& c, std::string& err) {
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   if (c.tls_session_tickets) {
     tls_use_ticket_keys(ctx, c.tls_ticket_rotation_ms);
+    // Tickets carry the sessions: a server-side cache would only cost a lock and an insert
+    // per handshake.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   } else {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);

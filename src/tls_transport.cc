@@ -199,6 +199,9 @@ ssize_t TlsTransport::read_iov(const iovec* iov, int n, size_t) {
         off += got;
         total += got;
         read_blocked_ = false;
+        // A short record with nothing behind it in OpenSSL: the peer's write is in, and
+        // asking again would only cost a read(2) that finds the socket empty.
+        if (got < kRecord && !SSL_has_pending(ssl_)) return static_cast<ssize_t>(total);
         continue;
       }
       int e = SSL_get_error(ssl_, r);
