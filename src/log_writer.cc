@@ -1,6 +1,7 @@
 #include "log_writer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -125,7 +126,10 @@ void log_writer_start(int report_fd) {
   w.running = true;
   w.stop = false;
   w.report_fd = report_fd;
-  w.thread = std::thread([&w] { run(w); });
+  w.thread = std::thread([&w] {
+    pthread_setname_np(pthread_self(), "wsgate log");
+    run(w);
+  });
 }
 
 void log_writer_stop() {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -124,7 +125,10 @@ bool MetricsServer::listen(const ListenAddr& addr, std::string& err) {
 }
 
 void MetricsServer::start() {
-  thread_ = std::thread([this] { event_base_dispatch(base_); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "wsgate metrics");
+    event_base_dispatch(base_);
+  });
 }
 
 void MetricsServer::stop() {

@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -110,6 +111,9 @@ void Worker::start() {
 }
 
 void Worker::run() {
+  // Named, so that top -H and ps -L tell the workers from the log writer and metrics threads.
+  std::string name = "wsgate worker " + std::to_string(id_);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   log_debug("worker %d running", id_);
   event_base_dispatch(base_);
   log_debug("worker %d stopped", id_);
