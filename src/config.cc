@@ -131,6 +131,8 @@ char* read_line(char* str, int num, void* stream) {
   std::string line(p.p, stop);
   p.p = nl ? nl + 1 : p.end;
   p.line++;
+  // A UTF-8 byte order mark, as some Windows editors write, is not part of the first line.
+  if (p.line == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
   size_t start = line.find_first_not_of(" \t");
   line = start == std::string::npos ? "" : line.substr(start);
   for (size_t i = 1; i < line.size(); i++)

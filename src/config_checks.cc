@@ -44,6 +44,11 @@ bool check_path(std::string& v, std::string& err) {
     }
     regfree(&rx);
     v = "~ " + re;
+  } else if (!v.empty() && v[0] == '/' &&
+             v.find_first_of(std::string(" \t?#\0", 5)) != std::string::npos) {
+    err = "bad path \"" + v + "\"; a request path has no blanks, and its query (after ?) " +
+          "is not matched, so no request could match it";
+    return false;
   } else if (!v.empty() && v[0] == '/') {
     if (v.find('*') != std::string::npos && (v.back() != '*' || v.find('*') != v.size() - 1)) {
       err = "bad path \"" + v + "\"; a prefix path has one * at the end, e.g. /vnc/*";

@@ -135,8 +135,9 @@ const std::vector<Option> kOptions = {
       "the subprotocols the route accepts; the client's first match wins"},
      &RouteConfig::protocols,
      check_protocol},
-    {{"origins", S::kRoute, T::kList, false, "", 0, kAny, nullptr, nullptr,
-      "the Origin values allowed, SCHEME://HOST[:PORT] with *. for subdomains; empty: any"},
+    {{"origins", S::kRoute, T::kList, true, "", 0, kAny, nullptr, nullptr,
+      "the Origin values allowed, SCHEME://HOST[:PORT] with *. for subdomains; repeat the key "
+      "for more; empty: any"},
      &RouteConfig::origins,
      check_origin},
     {{"forwarded", S::kRoute, T::kSwitch, false, "off", 0, kAny, nullptr, nullptr,
@@ -350,9 +351,12 @@ bool set_string(const Option& o, Section& s, const std::string& v, std::string& 
 bool set_list(const Option& o, Section& s, const std::string& v, std::string& err) {
   std::vector<std::string>* f = target<std::vector<std::string>>(o, s);
   if (!f) return no_member(o, err);
-  *f = split_list(v);
-  for (std::string& item : *f)
+  std::vector<std::string> items = split_list(v);
+  for (std::string& item : items)
     if (o.check && !o.check(item, err)) return false;
+  // A repeatable list grows with each line, so that a long one needs no long line.
+  if (!o.info.repeatable) f->clear();
+  f->insert(f->end(), items.begin(), items.end());
   return true;
 }
 

@@ -80,8 +80,11 @@ bool parse_host_port(std::string hp, int default_port, std::string& host, int& p
     port_text = hp.substr(colon + 1);
     hp.resize(colon);
   }
-  if (hp.size() > 2 && hp.front() == '[' && hp.back() == ']') hp = hp.substr(1, hp.size() - 2);
+  bool bracketed = hp.size() > 2 && hp.front() == '[' && hp.back() == ']';
+  if (bracketed) hp = hp.substr(1, hp.size() - 2);
   if (hp.empty() || hp.find_first_of("[]/") != std::string::npos) return false;
+  // "::1:7001" could be an address with a port or one without: IPv6 goes in brackets.
+  if (!bracketed && hp.find(':') != std::string::npos) return false;
   uint64_t n = static_cast<uint64_t>(default_port);
   std::string rest;
   if (!port_text.empty() || default_port == 0)
@@ -106,6 +109,19 @@ bool parse_backend(const std::string& v, BackendAddr& b, std::string& err) {
   b = BackendAddr();
   b.text = v;
   bool ws = v.compare(0, 5, "ws://") == 0, wss = v.compare(0, 6, "wss://") == 0;
+  size_t scheme = v.find("://");
+  size_t authority_end = scheme == std::string::npos ? 0 : v.find('/', scheme + 3);
+  if (scheme != std::string::npos &&
+      v.substr(scheme + 3,
+               authority_end == std::string::npos ? std::string::npos : authority_end - scheme - 3)
+              .find('@') != std::string::npos) {
+    // wsgate sends no credentials, and a URL that carries them would show them in every log.
+    err =
+        "backend URL has user information (USER:PASSWORD@ before the host), which wsgate "
+        "does not send; remove it (the client's own headers reach the backend)";
+    b.text.clear();
+    return false;
+  }
   if (v == "echo") {
     b.kind = BackendAddr::Kind::kEcho;
   } else if (v.compare(0, 5, "unix:") == 0 && v.size() > 5) {

@@ -136,6 +136,34 @@ int parse_fields(std::string_view rest, std::vector<HeaderField>& out, const cha
   return 0;
 }
 
+bool valid_host(std::string_view host) {
+  std::string_view name = host, port;
+  if (!host.empty() && host[0] == '[') {
+    size_t close = host.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (char c : host.substr(1, close - 1))
+      if (!isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest[0] != ':') return false;
+    port = rest.empty() ? rest : rest.substr(1);
+    name = {};
+  } else {
+    size_t colon = host.find(':');
+    if (colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      name = host.substr(0, colon);
+      if (port.empty()) return false;
+    }
+    if (name.empty()) return false;
+  }
+  for (char c : name)  // RFC 3986 reg-name without percent-encoding, or an IPv4 address
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') return false;
+  if (port.size() > 5) return false;
+  for (char c : port)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
 int parse_request(std::string_view head, Request& req, const char** why) {
   req = Request();
   size_t eol = head.find("\r\n");
@@ -184,6 +212,10 @@ int parse_request(std::string_view head, Request& req, const char** why) {
   if (status) return status;
   if (req.count("Host") != 1) {
     *why = "exactly one Host header is required";
+    return http_status::kBadRequest;
+  }
+  if (!valid_host(req.find("Host")->value)) {
+    *why = "Host is not a host name or IP address with an optional port";
     return http_status::kBadRequest;
   }
   return 0;

@@ -52,6 +52,9 @@ int parse_fields(std::string_view lines, std::vector<HeaderField>& out, const ch
 long find_request_head(evbuffer* in, size_t& scanned, size_t cap = kMaxRequestHead);
 // The same from byte 0 every time: for one-shot callers.
 long find_request_head(evbuffer* in);
+// A Host value as RFC 3986 allows it here: a name or IPv4 address, or [IPv6], then maybe
+// :PORT.
+bool valid_host(std::string_view host);
 // Parses the request line and header fields. Returns 0, or an HTTP status and `why`.
 int parse_request(std::string_view head, Request& req, const char** why);
 // Checks Upgrade: websocket and Connection: upgrade, which every version needs. Returns 0, or

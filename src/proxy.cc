@@ -50,8 +50,16 @@ bool is_rebuilt(std::string_view name, const Request& req, bool forwarded) {
       iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
       (name.size() >= 13 && iequals(name.substr(0, 13), "X-SSL-Client-")))
     return true;
-  return forwarded && (iequals(name, "X-Forwarded-For") || iequals(name, "X-Forwarded-Proto") ||
-                       iequals(name, "X-Forwarded-Host") || iequals(name, "Forwarded"));
+  // A field with "_" could pose as one of these behind a server that maps "_" to "-" (CGI,
+  // nginx's underscores_in_headers), so, as nginx does by default, none goes on.
+  if (name.find('_') != std::string_view::npos) return true;
+  static const char* const kIdentity[] = {
+      "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",          "X-Real-IP",
+      "True-Client-IP",  "X-Client-IP",       "Client-IP",        "X-Cluster-Client-IP"};
+  if (forwarded)
+    for (const char* h : kIdentity)
+      if (iequals(name, h)) return true;
+  return false;
 }
 
 // Joins every value of a repeatable field with ", " (RFC 7230 section 3.2.2).
@@ -139,6 +147,7 @@ void write_backend_request(evbuffer* out, const Request& req, const BackendAddr&
   if (!xff.empty()) xff += ", ";
   xff.append(client.ip.data(), client.ip.size());
   add_field(out, "X-Forwarded-For", xff);
+  add_field(out, "X-Real-IP", client.ip);
   const char* proto = client.tls ? "https" : "http";
   add_field(out, "X-Forwarded-Proto", proto);
   std::string_view host = req.find("Host") ? req.find("Host")->value : std::string_view();

@@ -7,18 +7,54 @@
 
 namespace {
 
-// Matches an origin against a pattern that may start its host with "*." (one or more labels).
+// An Origin as RFC 6454 writes it: SCHEME "://" HOST [":" PORT] and nothing else, the host
+// a DNS name or a bracketed IPv6 address. Anything more ("#", "@", a path) is no origin.
+struct Origin {
+  std::string_view scheme, host, port;
+};
+
+// Splits `s` into an Origin; false if it is not one.
+bool parse_origin(std::string_view s, Origin& o) {
+  size_t sep = s.find("://");
+  if (sep == std::string_view::npos || sep == 0) return false;
+  o.scheme = s.substr(0, sep);
+  std::string_view rest = s.substr(sep + 3);
+  size_t colon = rest.rfind(':');
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return false;
+    colon = close + 1 < rest.size() ? close + 1 : std::string_view::npos;
+    if (colon != std::string_view::npos && rest[colon] != ':') return false;
+  }
+  o.host = rest.substr(0, colon);
+  o.port = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+  if (colon != std::string_view::npos && o.port.empty()) return false;
+  for (char c : o.port)
+    if (c < '0' || c > '9') return false;
+  if (o.host.empty()) return false;
+  if (o.host[0] == '[') {
+    for (char c : o.host.substr(1, o.host.size() - 2))
+      if (!isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    return true;
+  }
+  if (o.host.front() == '.' || o.host.back() == '.' || o.host.find("..") != std::string_view::npos)
+    return false;
+  for (char c : o.host)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '*') return false;
+  return true;
+}
+
+// Matches an origin against a pattern whose host may start with "*." (one or more labels):
+// scheme and port must be equal, and the host equal or, for "*.", end in "." and the rest.
 bool origin_matches(std::string_view pattern, std::string_view origin) {
-  size_t star = pattern.find("://*.");
-  if (star == std::string_view::npos) return iequals(pattern, origin);
-  std::string_view scheme = pattern.substr(0, star + 3);
-  std::string_view suffix = pattern.substr(star + 4);  // ".example.com[:port]"
-  if (origin.size() <= scheme.size() + suffix.size()) return false;
-  if (!iequals(origin.substr(0, scheme.size()), scheme)) return false;
-  if (!iequals(origin.substr(origin.size() - suffix.size()), suffix)) return false;
-  std::string_view label =
-      origin.substr(scheme.size(), origin.size() - scheme.size() - suffix.size());
-  return label.find_first_of(":/") == std::string_view::npos;
+  Origin p, o;
+  if (!parse_origin(pattern, p) || !parse_origin(origin, o)) return false;
+  if (o.host.find('*') != std::string_view::npos) return false;
+  if (!iequals(p.scheme, o.scheme) || p.port != o.port) return false;
+  if (p.host.compare(0, 2, "*.") != 0) return iequals(p.host, o.host);
+  std::string_view suffix = p.host.substr(1);  // ".example.com"
+  return o.host.size() > suffix.size() &&
+         iequals(o.host.substr(o.host.size() - suffix.size()), suffix);
 }
 
 }  // namespace

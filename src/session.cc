@@ -199,14 +199,16 @@ void Session::check_idle() {
 
 void Session::check_ping() {
   if (ping_outstanding_) {
-    // A client still taking our data is alive, even if its pong waits behind that data.
-    if (client_->bytes_written() == bytes_out_at_ping_) {
+    // A client still taking our data is alive, even if its pong waits behind that data; one
+    // that has taken the ping itself, or nothing at all, and sent no pong is dead.
+    uint64_t taken = client_->bytes_written();
+    if (taken == bytes_out_at_ping_ || taken >= ping_end_) {
       log_info("%s \"%s\": closing with 1001: no pong within ping_interval", peer_.c_str(),
                log_escape(path_).c_str());
       close_both(close_code::kGoingAway, close_code::kGoingAway, "no pong within ping_interval");
       return;
     }
-    bytes_out_at_ping_ = client_->bytes_written();
+    bytes_out_at_ping_ = taken;
     deadlines_.set(Deadlines::kPing, route_->limits().ping_interval_ms);
   } else if (!pipeline_->client_at_boundary()) {
     ping_due_ = true;  // a relayed frame is half through: process_backend pings after it
@@ -220,6 +222,7 @@ void Session::send_ping() {
   pipeline_->ping_client(client_->output());
   ping_outstanding_ = true;
   bytes_out_at_ping_ = client_->bytes_written();
+  ping_end_ = bytes_out_at_ping_ + evbuffer_get_length(client_->output());
   deadlines_.set(Deadlines::kPing, route_->limits().ping_interval_ms);
 }
 

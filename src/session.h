@@ -139,6 +139,7 @@ class Session : public TransportHandler, public PipelineEvents {
     bool deflate_offered = false;
     uint64_t body_left = 0;     // of the backend's refusal
     size_t answer_scanned = 0;  // find_request_head's progress in the backend's answer
+    int interim = 0;            // 1xx answers skipped before the final one
   };
 
   SessionHost& host_;
@@ -173,6 +174,7 @@ class Session : public TransportHandler, public PipelineEvents {
   uint64_t bytes_in_ = 0;          // the client's, kept when its transport is freed
   uint64_t bytes_out_ = 0;
   uint64_t bytes_out_at_ping_ = 0;
+  uint64_t ping_end_ = 0;                    // bytes_written() once the ping itself is out
   RouteCounters* route_counters_ = nullptr;  // the route's, from the 101 on; null in unit tests
   uint64_t connect_start_us_ = 0;            // when the backend connect began (monotonic_us)
 };

@@ -140,6 +140,9 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
                         offer, client, route_->config().forwarded);
 }
 
+// Interim (1xx) answers a backend may send before its final one; more is a broken backend.
+constexpr int kMaxInterim = 5;
+
 // The backend's answer to the upgrade: a valid 101 opens the session, anything else goes back
 // to the client as it came.
 void Session::read_backend_answer() {
@@ -155,6 +158,17 @@ void Session::read_backend_answer() {
   const char* why = "";
   if (!parse_response(std::string_view(raw, head), resp, &why)) {
     reject(http_status::kBadGateway, (std::string("backend sent a bad response: ") + why).c_str());
+    return;
+  }
+  // An interim answer (100 Continue, 103 Early Hints) comes before the final one: skip a few.
+  if (resp.status >= 100 && resp.status < 200 && resp.status != http_status::kSwitching) {
+    if (++opening_->interim > kMaxInterim) {
+      reject(http_status::kBadGateway, "backend sent too many interim (1xx) responses");
+      return;
+    }
+    evbuffer_drain(in, head);
+    opening_->answer_scanned = 0;
+    read_backend_answer();  // the final answer may have come in the same read
     return;
   }
   if (resp.status == http_status::kSwitching) {
@@ -226,7 +240,11 @@ void Session::reject(int status, const char* why) {
            http_reason(status), why);
   free_backend();
   state_ = State::kClosing;
-  http_write_error(client_->output(), status, why);
+  // What went wrong behind wsgate (addresses, socket paths, TLS details) is for the log only.
+  const char* told = status == http_status::kBadGateway       ? "the backend is unavailable"
+                     : status == http_status::kGatewayTimeout ? "the backend did not answer in time"
+                                                              : why;
+  http_write_error(client_->output(), status, told);
   close_client();
 }
 

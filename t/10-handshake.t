@@ -424,7 +424,12 @@ check_error(upgrade('/echo', 'X-Big' => 'x' x 9000), 431,
   my ($s, $r) = upgrade('/refused');
   check_error($s, $r, 502, 'backend tcp:// port closed');
   isnt($r && $r->{status}, 101, 'RFC 6455 4.2.2: the 101 waits for the backend: refused gives no 101');
+  is($r && $r->{body}, "502 Bad Gateway: the backend is unavailable\n",
+    '502: the client gets a generic body');
+  my (undef, $u) = upgrade('/nounix');
   check_error(upgrade('/nounix'), 502, 'backend unix: path missing');
+  unlike($u && $u->{body}, qr{no-such\.sock|No such file}, '502: no socket path or errno for the client');
+  like($gw->log_text, qr{"/nounix": 502 Bad Gateway: .*unix:/}, '... the log has them');
 }
 
 # ---- route precedence ----

@@ -745,6 +745,13 @@ sub received_close {
   require Digest::SHA;
   my %raw = (
     greet => sub { send_all($_[0], switching($_[1]) . server_frame(1, 'greeting')) },
+    interim => sub {
+      send_all($_[0], "HTTP/1.1 100 Continue\r\n\r\n");
+      sleep 0.1;
+      send_all($_[0], "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+        . switching($_[1]) . server_frame(1, 'after interim'));
+    },
+    interims => sub { send_all($_[0], "HTTP/1.1 100 Continue\r\n\r\n" x 6 . switching($_[1])) },
     badaccept => sub { send_all($_[0], switching('dGhlIHNhbXBsZSBub25jZQ==')) },
     badproto => sub { send_all($_[0], switching($_[1], 'Sec-WebSocket-Protocol: nope')) },
     badext => sub { send_all($_[0], switching($_[1], 'Sec-WebSocket-Extensions: x-custom')) },
@@ -787,6 +794,15 @@ sub received_close {
   my $f = length($buf ? $$buf : '') ? read_frame($s, 2, $buf) : read_frame($s, 2, $buf);
   is($f && $f->{payload}, 'greeting',
     'the frame that came in the same segment as the 101 reaches the client');
+  close $s;
+
+  ($s, $buf, $res) = ws_open($p, '/interim');
+  is($res && $res->{status}, 101, 'backend sending 100 and 103 before its 101: the client gets the 101');
+  $f = read_frame($s, 2, $buf);
+  is($f && $f->{payload}, 'after interim', '... and then the first frame, not an interim head');
+  close $s;
+  ($s, $buf, $res) = ws_open($p, '/interims');
+  is($res && $res->{status}, 502, 'six interim answers in a row: 502');
   close $s;
 
   for my $case (['badaccept', 502, 'a wrong Sec-WebSocket-Accept'],

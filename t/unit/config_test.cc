@@ -347,17 +347,46 @@ TEST(ConfigError, BadPathValues) {
   expect_error("[route a]\npath = ~ ^/chat/[\nbackend = echo\n", 2,
                "bad regular expression \"^/chat/[\"");
   expect_error("[route a]\npath = ~ (unclosed\nbackend = echo\n", 2, "bad regular expression");
+  expect_error("[route a]\npath = /q?x=1\nbackend = echo\n", 2,
+               "bad path \"/q?x=1\"; a request path has no blanks, and its query");
+  expect_error("[route a]\npath = /a b\nbackend = echo\n", 2, "bad path \"/a b\"");
+}
+
+TEST(ConfigFile, ByteOrderMarkIsSkipped) {
+  Config c = parse_ok("\xEF\xBB\xBF[route a]\npath = /a\nbackend = echo\n");
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].path, "/a");
+}
+
+TEST(ConfigFile, OriginsMayRepeatSoLongListsNeedNoLongLine) {
+  Config c = parse_ok(
+      "[route a]\npath = /a\nbackend = echo\norigins = https://a.example, https://b.example\n"
+      "origins = https://c.example\n");
+  EXPECT_EQ(c.routes[0].origins, (std::vector<std::string>{"https://a.example", "https://b.example",
+                                                           "https://c.example"}));
 }
 
 TEST(ConfigError, BadBackendValues) {
-  for (const char* b :
-       {"tcp://127.0.0.1", "tcp://127.0.0.1:0", "tcp://127.0.0.1:65536", "tcp://:7000",
-        "tcp://127.0.0.1:70x", "http://x:80", "unix:", "echo2", "tcp://[::1]"}) {
+  for (const char* b : {"tcp://127.0.0.1", "tcp://127.0.0.1:0", "tcp://127.0.0.1:65536",
+                        "tcp://:7000", "tcp://127.0.0.1:70x", "http://x:80", "unix:", "echo2",
+                        "tcp://[::1]", "tcp://::1:7001", "ws://::1/x"}) {
     SCOPED_TRACE(b);
     expect_error("[route a]\npath = /a\nbackend = " + std::string(b) + "\n", 3, "bad backend");
   }
   expect_error("[route a]\npath = /a\nbackend = unix:/" + std::string(120, 'x') + "\n", 3,
                "unix socket path is too long");
+}
+
+TEST(ConfigError, BackendWithUserInformationIsRefused) {
+  for (const char* b : {"ws://user:pw@127.0.0.1:9001/x", "wss://u@h", "tls://a:b@db:5433"}) {
+    SCOPED_TRACE(b);
+    Parsed p = parse("[route a]\npath = /a\nbackend = " + std::string(b) + "\n");
+    ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
+    EXPECT_EQ(p.errors[0].rfind("test.ini:3: backend URL has user information", 0), 0u)
+        << p.errors[0];
+    EXPECT_EQ(p.errors[0].find("pw"), std::string::npos) << "the password is not repeated";
+  }
+  parse_ok("[route a]\npath = /a\nbackend = ws://127.0.0.1:9001/a@b\n");
 }
 
 TEST(Config, TlsBackend) {

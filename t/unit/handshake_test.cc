@@ -211,6 +211,15 @@ TEST(ParseRequest, ControlCharacterInValue) {
   EXPECT_EQ(parse(request("X-Ok: a\tb \xC3\xA9\r\n"), req, &why), 0) << why;
 }
 
+TEST(ParseRequest, HostMustBeANameOrAddressWithAPort) {
+  for (const char* good :
+       {"example.com", "example.com:8080", "127.0.0.1", "[::1]:443", "[::1]", "a_b.local"})
+    EXPECT_TRUE(valid_host(good)) << good;
+  for (const char* bad : {"", "evil.com\"; x=1", "a b", "a/b", "user@host", "host:", "host:99999x",
+                          "[::1", "[::1]x", "h:1:2", "%41.example"})
+    EXPECT_FALSE(valid_host(bad)) << bad;
+}
+
 TEST(ParseRequest, HostRequiredExactlyOnce) {
   Request req;
   const char* why = "";

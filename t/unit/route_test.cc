@@ -176,6 +176,14 @@ TEST(Origin, Wildcard) {
   EXPECT_FALSE(a.origin_allowed("https://a.example.com:8443"));
   EXPECT_FALSE(a.origin_allowed("https://a.example.com.evil.net"));
   EXPECT_FALSE(a.origin_allowed("a.example.com"));
+  // The host is parsed, not matched as text: what follows it cannot pose as the domain.
+  EXPECT_FALSE(a.origin_allowed("https://evil.com#.example.com"));
+  EXPECT_FALSE(a.origin_allowed("https://evil.com@x.example.com"));
+  EXPECT_FALSE(a.origin_allowed("https://evil.com?.example.com"));
+  EXPECT_FALSE(a.origin_allowed("https://evil.com\\.example.com"));
+  EXPECT_FALSE(a.origin_allowed("https://a..example.com"));
+  EXPECT_FALSE(a.origin_allowed("https://*.example.com"));
+  EXPECT_FALSE(a.origin_allowed("https://a.example.com:"));
 }
 
 TEST(Origin, WildcardWithPort) {

@@ -202,7 +202,7 @@ TEST_F(SessionTest, PingIntervalPingsAndASilentClientIsClosed) {
   client_->send(frame(kOpPong, "wsgate-keepalive", true));
   host_.run_until([&] { return evbuffer_get_length(client_->output()) > 0; }, 2000);
   EXPECT_EQ(client_->take(), frame(kOpPing, "wsgate-keepalive", false)) << "answered: pinged again";
-  // No pong and nothing else taken from us: the client is dead by the next window but one.
+  // No pong within the window: the client is dead when the next ping would be due.
   host_.run_until([&] { return client_->shut; }, 2000);
   EXPECT_EQ(client_->take(),
             frame(kOpClose, close_body(1001, "no pong within ping_interval"), false));
