@@ -13,35 +13,22 @@ struct Origin {
   std::string_view scheme, host, port;
 };
 
-// Splits `s` into an Origin; false if it is not one.
+// Splits `s` into an Origin; false if it is not one. The part after "://" is what a Host
+// header may hold (valid_host), a pattern's "*." aside, with no empty label.
 bool parse_origin(std::string_view s, Origin& o) {
   size_t sep = s.find("://");
   if (sep == std::string_view::npos || sep == 0) return false;
   o.scheme = s.substr(0, sep);
   std::string_view rest = s.substr(sep + 3);
-  size_t colon = rest.rfind(':');
-  if (!rest.empty() && rest[0] == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return false;
-    colon = close + 1 < rest.size() ? close + 1 : std::string_view::npos;
-    if (colon != std::string_view::npos && rest[colon] != ':') return false;
-  }
-  o.host = rest.substr(0, colon);
-  o.port = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-  if (colon != std::string_view::npos && o.port.empty()) return false;
-  for (char c : o.port)
-    if (c < '0' || c > '9') return false;
-  if (o.host.empty()) return false;
-  if (o.host[0] == '[') {
-    for (char c : o.host.substr(1, o.host.size() - 2))
-      if (!isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
-    return true;
-  }
-  if (o.host.front() == '.' || o.host.back() == '.' || o.host.find("..") != std::string_view::npos)
-    return false;
-  for (char c : o.host)
-    if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '*') return false;
-  return true;
+  bool wild = rest.compare(0, 2, "*.") == 0;
+  if (!valid_host(wild ? rest.substr(2) : rest)) return false;
+  size_t colon = rest.rfind(':'), close = rest.rfind(']');
+  bool has_port =
+      colon != std::string_view::npos && (close == std::string_view::npos || colon > close);
+  o.host = has_port ? rest.substr(0, colon) : rest;
+  o.port = has_port ? rest.substr(colon + 1) : std::string_view();
+  return o.host[0] == '[' || (o.host.front() != '.' && o.host.back() != '.' &&
+                              o.host.find("..") == std::string_view::npos);
 }
 
 // Matches an origin against a pattern whose host may start with "*." (one or more labels):
