@@ -392,17 +392,19 @@ ok(!seen('wsmtls'), 'the wss:// backend accepted no connection without a client 
 # bridge the refusal arrives after the 101: the client is then closed with 1011, and the log
 # names the alert.
 # Python's server sends no alert, only a TCP close without close_notify, which a bridge treats
-# as plain TCP's: the end of the stream, close 1000; s_server's alert is a failure, 1011.
-for my $case (['/s13-none', qr/alert certificate required/, 's_server', 1011],
-  ['/mtls13-none', qr/route=mtls13-none .*close=1000 /, 'python', 1000]) {
-  my ($path, $why, $what, $want) = @$case;
+# as plain TCP's: the end of the stream, close 1000. If our first record reached it before it
+# hung up, its kernel answers with a reset instead, a failure: 1011, as for s_server's alert.
+for my $case (['/s13-none', qr/alert certificate required/, 's_server', qr/^1011$/, '1011'],
+  ['/mtls13-none', qr/route=mtls13-none .*close=10(?:00|11) /, 'python', qr/^10(?:00|11)$/,
+  '1000 or 1011']) {
+  my ($path, $why, $what, $want, $codes) = @$case;
   my ($s, $buf, $res) = ws_open($gport, $path);
   my $st = $res && $res->{status};
   if ($st && $st == 101) {
     send_all($s, client_frame(2, 'anyone there?'));
     my ($code) = read_until_close($s, 5, $buf);
-    is($code, $want, "TLS 1.3 $what backend requiring a client certificate, none configured: "
-      . "101, then close $want");
+    like($code // 'none', $want, "TLS 1.3 $what backend requiring a client certificate, none "
+      . "configured: 101, then close $codes");
     send_all($s, client_frame(8, pack("n", $code // 1000)));
     close $s;  # the session ends, and is logged
   } else {
