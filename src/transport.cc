@@ -1,7 +1,9 @@
 #include "transport.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -17,12 +19,27 @@ const ConnInfo& Transport::info() const {
 
 std::unique_ptr<ConnInfo> accepted_conn_info(int fd, const sockaddr* peer) {
   auto info = std::make_unique<ConnInfo>();
-  info->peer = format_address(peer, &info->peer_ip);
-  sockaddr_storage local;
+  sockaddr_storage local{};
   socklen_t len = sizeof local;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
-    info->local = format_address(reinterpret_cast<sockaddr*>(&local), nullptr);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) local.ss_family = AF_UNSPEC;
+  set_conn_addresses(*info, peer, reinterpret_cast<sockaddr*>(&local));
   return info;
+}
+
+// Only inet addresses are copied: a listener is never a unix socket.
+static void copy_address(sockaddr_storage& to, const sockaddr* from) {
+  size_t len = from->sa_family == AF_INET6  ? sizeof(sockaddr_in6)
+               : from->sa_family == AF_INET ? sizeof(sockaddr_in)
+                                            : 0;
+  to = sockaddr_storage{};
+  if (len) memcpy(&to, from, len);
+}
+
+void set_conn_addresses(ConnInfo& info, const sockaddr* peer, const sockaddr* local) {
+  copy_address(info.peer_addr, peer);
+  copy_address(info.local_addr, local);
+  info.peer = format_address(peer, &info.peer_ip);
+  info.local = local->sa_family == AF_UNSPEC ? std::string() : format_address(local, nullptr);
 }
 
 std::string format_address(const sockaddr* addr, std::string* ip) {

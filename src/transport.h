@@ -3,6 +3,8 @@
 // tests) slots in under the same owner.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,9 +34,11 @@ enum class TlsFailure : uint8_t {
 
 // Who is on the other end, for logs, forwarded headers and the access log.
 struct ConnInfo {
-  std::string peer;     // "192.0.2.1:5000" or "[2001:db8::1]:5000"
-  std::string peer_ip;  // without the port
-  std::string local;    // the address the peer connected to, "host:port"
+  std::string peer;               // "192.0.2.1:5000" or "[2001:db8::1]:5000"
+  std::string peer_ip;            // without the port
+  std::string local;              // the address the peer connected to, "host:port"
+  sockaddr_storage peer_addr{};   // the same two, binary: for per-client limits and for
+  sockaddr_storage local_addr{};  // PROXY headers sent on
   bool tls = false;
   std::string tls_version;
   std::string sni;
@@ -107,6 +111,8 @@ class Transport {
 
 // The ConnInfo of an accepted socket: the peer's address and the one it connected to.
 std::unique_ptr<ConnInfo> accepted_conn_info(int fd, const struct sockaddr* peer);
+// Sets a ConnInfo's addresses, binary and text (a PROXY header replaces the socket's).
+void set_conn_addresses(ConnInfo& info, const struct sockaddr* peer, const struct sockaddr* local);
 
 // "host:port" or "[v6]:port" for a socket address, and the bare host into `ip` if wanted.
 std::string format_address(const struct sockaddr* addr, std::string* ip);
