@@ -40,11 +40,13 @@ uint64_t leading(int bits) {
 
 }  // namespace
 
+// Process-wide, not per table: a reload that resizes the table keeps the counts.
 ClientLimitCounters& client_limit_counters() {
   static ClientLimitCounters counters;
   return counters;
 }
 
+// All memory is taken here; nothing is allocated per client afterwards.
 ClientLimits::ClientLimits(size_t entries, uint64_t seed)
     : groups_(std::max<size_t>(1, (entries + kWays - 1) / kWays)) {
   entries_.resize(groups_ * kWays);
@@ -74,6 +76,7 @@ ClientLimits::Key ClientLimits::key_of(const sockaddr_storage& peer, int ipv6_pr
   return k;
 }
 
+// Multiply-shift maps the hash onto any number of groups without a modulo's bias.
 size_t ClientLimits::group_of(const Key& k) const {
   uint64_t h = mix(mix(k.hi ^ seed_[0]) ^ k.lo ^ seed_[1]);
   return static_cast<size_t>((static_cast<unsigned __int128>(h) * groups_) >> 64);
@@ -103,6 +106,7 @@ uint32_t ClientLimits::find_or_claim(size_t group, const Key& k, uint64_t now_us
   return static_cast<uint32_t>(e - entries_.data());
 }
 
+// The connection limit first: a refused connection takes no token.
 ClientVerdict ClientLimits::admit(const sockaddr_storage& peer, const ClientLimitSettings& s,
                                   uint64_t now_us, uint32_t* slot) {
   *slot = kNoSlot;
@@ -142,12 +146,14 @@ ClientVerdict ClientLimits::admit(const sockaddr_storage& peer, const ClientLimi
   return v;
 }
 
+// An admitted entry is never evicted while live, so its index still names it.
 void ClientLimits::release(uint32_t slot) {
   if (slot >= entries_.size()) return;
   std::lock_guard<std::mutex> lock(lock_of(slot / kWays));
   if (entries_[slot].live) entries_[slot].live--;
 }
 
+// For tests: what the table counts for an address now.
 uint32_t ClientLimits::live(const sockaddr_storage& peer, int ipv6_prefix) {
   Key k = key_of(peer, ipv6_prefix);
   size_t g = group_of(k);
@@ -157,6 +163,7 @@ uint32_t ClientLimits::live(const sockaddr_storage& peer, int ipv6_prefix) {
   return 0;
 }
 
+// Only an admission that counted keeps the table, so a refusal releases nothing.
 ClientVerdict ClientSlot::admit(std::shared_ptr<ClientLimits> table, const sockaddr_storage& peer,
                                 const ClientLimitSettings& s, uint64_t now_us) {
   reset();
@@ -165,12 +172,14 @@ ClientVerdict ClientSlot::admit(std::shared_ptr<ClientLimits> table, const socka
   return v;
 }
 
+// Releases at most once: the table is dropped with the slot.
 void ClientSlot::reset() {
   if (table_) table_->release(slot_);
   table_.reset();
   slot_ = ClientLimits::kNoSlot;
 }
 
+// A fresh seed per table, from OpenSSL's generator, keeps group placement unguessable.
 std::shared_ptr<ClientLimits> shared_client_limits(size_t entries) {
   static std::mutex mu;
   static std::shared_ptr<ClientLimits> current;
@@ -185,6 +194,7 @@ std::shared_ptr<ClientLimits> shared_client_limits(size_t entries) {
   return current;
 }
 
+// A rate is a count and a unit; the interval between tokens is what the bucket needs.
 bool parse_rate(const std::string& text, uint64_t& interval_us, uint64_t& per_second_ceil) {
   interval_us = 0;
   per_second_ceil = 0;
@@ -204,6 +214,7 @@ bool parse_rate(const std::string& text, uint64_t& interval_us, uint64_t& per_se
   return true;
 }
 
+// "off" is stored as 0, the form the docs give for the default.
 bool check_rate(std::string& v, std::string& err) {
   uint64_t interval, per_second;
   if (!parse_rate(v, interval, per_second)) {
@@ -216,6 +227,7 @@ bool check_rate(std::string& v, std::string& err) {
   return true;
 }
 
+// Parsed once per Runtime, so that no accept parses text.
 ClientLimitSettings client_limit_settings(const Config& c) {
   ClientLimitSettings s;
   uint64_t per_second = 0;
@@ -226,6 +238,7 @@ ClientLimitSettings client_limit_settings(const Config& c) {
   return s;
 }
 
+// One line a second at most over all workers: a flood must not flood the log as well.
 void log_client_refused(const std::string& peer, const ClientVerdict& v,
                         const ClientLimitSettings& s, uint64_t now_us) {
   static std::atomic<uint64_t> next_us{0};
