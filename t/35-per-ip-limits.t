@@ -232,7 +232,8 @@ my $echo = "[route echo]\npath = /echo\nbackend = echo\n";
   cmp_ok(metric($m, 'wsgate_per_ip_evictions_total') // 0, '>=', $n - 64,
     'table: /metrics counts the evictions a 64-entry table needs');
   is(metric($m, 'wsgate_per_ip_table_full_total'), 0, 'table: never full of live connections');
-  cmp_ok($rss1 - $rss0, '<', 4096, 'table: RSS stays flat (grows less than 4 MiB)');
+  # Generous: ASan's 8 MiB quarantine fills up here too; a per-address cost would be unbounded.
+  cmp_ok($rss1 - $rss0, '<', 12288, 'table: RSS stays flat (grows less than 12 MiB)');
   # The limits still hold after all that churn.
   my @two = map { [open_from('127.0.0.9', $port)] } 1 .. 2;
   is(join(',', map { $_->[2] ? $_->[2]{status} : 'none' } @two), '101,101',
