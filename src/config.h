@@ -105,6 +105,12 @@ struct Config {
   uint64_t tls_ticket_rotation_ms = 3600000;
   std::vector<TlsSiteConfig> tls_sites;
   std::vector<ListenAddr> metrics_listen;  // [metrics]: where /metrics and /healthz are; empty: off
+  // Per-client limits (client_limits.h); 0: off.
+  uint64_t max_connections_per_ip = 0;
+  std::string handshake_rate_per_ip = "0";  // "10/s", "300/m", "2/h" or "0"
+  uint64_t handshake_burst_per_ip = 0;      // 0: the per-second rate rounded up, at least 1
+  int per_ip_ipv6_prefix = 64;
+  uint64_t per_ip_table_size = 16384;
   std::vector<std::pair<std::string, int>> key_lines;  // [server] keys as set, with lines
   // The line a [server] key was set on; 0 if it was not.
   int line_of(const std::string& key) const {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "client_limits.h"
 #include "config_checks.h"
 #include "config_values.h"
 #include "privileges.h"
@@ -97,6 +98,28 @@ const std::vector<Option> kOptions = {
     {{"tls_ticket_rotation", S::kServer, T::kDuration, false, "1h", 1000, 86400000, nullptr,
       nullptr, "tls listeners: how often the session ticket key is replaced"},
      &Config::tls_ticket_rotation_ms,
+     nullptr},
+    {{"max_connections_per_ip", S::kServer, T::kNumber, false, "0", 0, 10000000, nullptr, nullptr,
+      "the most connections open at once from one client address (IPv6: one prefix); 0: any"},
+     &Config::max_connections_per_ip,
+     nullptr},
+    {{"handshake_rate_per_ip", S::kServer, T::kString, false, "0", 1, kAny, nullptr,
+      "N/s, N/m, N/h or 0",
+      "opening handshakes allowed per client address, e.g. 10/s or 300/m; 0: any"},
+     &Config::handshake_rate_per_ip,
+     check_rate},
+    {{"handshake_burst_per_ip", S::kServer, T::kNumber, false, "0", 0, 10000000, nullptr, nullptr,
+      "handshakes a client address may make at once before handshake_rate_per_ip applies; 0: "
+      "the rate per second rounded up, at least 1"},
+     &Config::handshake_burst_per_ip,
+     nullptr},
+    {{"per_ip_ipv6_prefix", S::kServer, T::kNumber, false, "64", 1, 128, nullptr, nullptr,
+      "per-client limits count IPv6 clients by this many leading bits of their address"},
+     &Config::per_ip_ipv6_prefix,
+     nullptr},
+    {{"per_ip_table_size", S::kServer, T::kNumber, false, "16384", 8, 16777216, nullptr, nullptr,
+      "client addresses the per-client limits track at once, 32 bytes each"},
+     &Config::per_ip_table_size,
      nullptr},
     {{"handshake_timeout", S::kBoth, T::kDuration, false, "10s", 1, kAny, nullptr, nullptr,
       "time allowed for the opening handshake, the backend's part included"},

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 
+#include <cstdio>
 #include <cstring>
 
 const char* http_reason(int status) {
@@ -20,6 +21,8 @@ const char* http_reason(int status) {
       return "Request Timeout";
     case 426:
       return "Upgrade Required";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 500:
@@ -35,9 +38,13 @@ const char* http_reason(int status) {
   }
 }
 
-void http_write_error(evbuffer* out, int status, const char* detail) {
+void http_write_error(evbuffer* out, int status, const char* detail, int retry_after) {
   const char* extra = "";
-  if (status == http_status::kUpgradeRequired)
+  char retry[40];
+  if (retry_after > 0) {
+    snprintf(retry, sizeof retry, "Retry-After: %d\r\n", retry_after);
+    extra = retry;
+  } else if (status == http_status::kUpgradeRequired)
     extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
   else if (status == http_status::kMethodNotAllowed)
     extra = "Allow: GET\r\n";

@@ -11,6 +11,7 @@ constexpr int kNotFound = 404;
 constexpr int kMethodNotAllowed = 405;
 constexpr int kRequestTimeout = 408;
 constexpr int kUpgradeRequired = 426;
+constexpr int kTooManyRequests = 429;
 constexpr int kHeadersTooLarge = 431;
 constexpr int kBadGateway = 502;
 constexpr int kUnavailable = 503;
@@ -19,4 +20,5 @@ constexpr int kGatewayTimeout = 504;
 
 const char* http_reason(int status);
 // A complete error response with Connection: close and a one-line text body.
-void http_write_error(evbuffer* out, int status, const char* detail);
+// retry_after > 0 adds Retry-After with that many seconds.
+void http_write_error(evbuffer* out, int status, const char* detail, int retry_after = 0);

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <map>
 
+#include "client_limits.h"
 #include "counters.h"
 #include "log.h"
 #include "worker.h"
@@ -172,6 +173,11 @@ MetricsSnapshot MetricsServer::snapshot() const {
     });
   }
   for (auto& [name, r] : routes) s.routes.push_back(std::move(r));
+  const ClientLimitCounters& per_ip = client_limit_counters();
+  s.per_ip_rejected_connections = get(per_ip.rejected_connections);
+  s.per_ip_rejected_rate = get(per_ip.rejected_rate);
+  s.per_ip_evictions = get(per_ip.evictions);
+  s.per_ip_table_full = get(per_ip.table_full);
   s.statuses = nonzero(statuses, [](int i) { return std::to_string(i); });
   s.close_sent = nonzero(sent, close_slot_label);
   s.close_received = nonzero(received, close_slot_label);

@@ -100,6 +100,23 @@ void connect_histogram(std::string& out, const MetricsSnapshot& s) {
   sample(out, "wsgate_backend_connect_seconds_count", "", total);
 }
 
+void per_ip(std::string& out, const MetricsSnapshot& s) {
+  family(out, "wsgate_per_ip_rejected_total", "counter",
+         "Clients answered 429 by a per-client limit (max_connections_per_ip: connections, "
+         "handshake_rate_per_ip: rate).");
+  sample(out, "wsgate_per_ip_rejected_total", "limit=\"connections\"",
+         s.per_ip_rejected_connections);
+  sample(out, "wsgate_per_ip_rejected_total", "limit=\"rate\"", s.per_ip_rejected_rate);
+  single(out, "wsgate_per_ip_evictions_total", "counter",
+         "Client addresses dropped from the full per-client table while their handshake rate "
+         "was still counted.",
+         std::to_string(s.per_ip_evictions));
+  single(out, "wsgate_per_ip_table_full_total", "counter",
+         "Clients admitted without per-client limits because every entry of their table group "
+         "had live connections (raise per_ip_table_size).",
+         std::to_string(s.per_ip_table_full));
+}
+
 void process(std::string& out, const MetricsSnapshot& s) {
   if (s.open_fds >= 0)
     single(out, "process_open_fds", "gauge", "Open file descriptors.", std::to_string(s.open_fds));
@@ -170,6 +187,7 @@ std::string metrics_text(const MetricsSnapshot& s) {
          std::to_string(s.old_generation_sessions));
   single(out, "wsgate_draining", "gauge", "1 once a stop signal began draining, else 0.",
          s.draining ? "1" : "0");
+  per_ip(out, s);
   process(out, s);
   return out;
 }

@@ -41,6 +41,11 @@ struct MetricsSnapshot {
   uint64_t generation = 0;
   uint64_t old_generation_sessions = 0;
   bool draining = false;
+  // Per-client limits (client_limits.h).
+  uint64_t per_ip_rejected_connections = 0;
+  uint64_t per_ip_rejected_rate = 0;
+  uint64_t per_ip_evictions = 0;
+  uint64_t per_ip_table_full = 0;
   // The process; negative when it cannot be read.
   int64_t open_fds = -1;
   int64_t max_fds = -1;

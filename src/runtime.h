@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "client_limits.h"
 #include "config.h"
 #include "route.h"
 #include "tls_server.h"
@@ -15,6 +16,9 @@ struct Runtime {
   Router router;
   // For tls listeners; null when there are none.
   std::unique_ptr<const TlsServer> tls_server;
+  // Per-client limits: this config's, counted in the process' table (null when they are off).
+  ClientLimitSettings per_ip;
+  std::shared_ptr<ClientLimits> client_limits;
 };
 
 // Compiles a checked config into a Runtime. Null, with one "FILE:LINE: message" per

@@ -33,6 +33,11 @@ Session::Session(SessionHost& host, std::shared_ptr<const Runtime> rt,
       deadlines_(host.base(), on_deadline, this),
       over_limit_(over_limit) {
   event_base_gettimeofday_cached(host_.base(), &start_);
+  // The client's address as the transport has it (a PROXY header may have replaced the
+  // socket's), answered like max_connections: with an error once the request head is in.
+  if (!over_limit_ && rt_->client_limits)
+    per_ip_ = client_slot_.admit(rt_->client_limits, client_->info().peer_addr, rt_->per_ip,
+                                 monotonic_us());
   client_->set_handler(this);
   // One byte over the cap is enough to tell a too-large request head (hybi-00's key3 follows).
   client_->set_read_limit(kMaxRequestHead + kHybi00Key3 + 1);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "access_log.h"
+#include "client_limits.h"
 #include "deadlines.h"
 #include "pipeline.h"
 #include "transport.h"
@@ -177,4 +178,6 @@ class Session : public TransportHandler, public PipelineEvents {
   uint64_t ping_end_ = 0;                    // bytes_written() once the ping itself is out
   RouteCounters* route_counters_ = nullptr;  // the route's, from the 101 on; null in unit tests
   uint64_t connect_start_us_ = 0;            // when the backend connect began (monotonic_us)
+  ClientVerdict per_ip_;    // max_connections_per_ip and handshake_rate_per_ip's answer
+  ClientSlot client_slot_;  // released when the session is freed, on every path
 };

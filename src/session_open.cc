@@ -51,6 +51,12 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     status = http_status::kUnavailable;
     why = "max_connections reached; try again later";
   }
+  if (status == 0 && per_ip_.kind != ClientVerdict::kAdmit) {
+    status = http_status::kTooManyRequests;
+    why = per_ip_.kind == ClientVerdict::kOverConnections
+              ? "too many connections from this address; try again later"
+              : "too many handshakes from this address; try again later";
+  }
   if (status == 0 && !(route_ = rt_->router.match(req.path))) {
     status = http_status::kNotFound;
     why = "no route for this path";
@@ -236,15 +242,19 @@ void Session::reject(int status, const char* why) {
   WorkerCounters::add(host_.counters().rejected);
   if (status == http_status::kBadGateway || status == http_status::kGatewayTimeout)
     WorkerCounters::add(host_.counters().backend_failures);
-  log_info("%s \"%s\": %d %s: %s", peer_.c_str(), log_escape(path_).c_str(), status,
-           http_reason(status), why);
+  if (status == http_status::kTooManyRequests)  // a flood must not flood the log too
+    log_client_refused(peer_, per_ip_, rt_->per_ip, monotonic_us());
+  else
+    log_info("%s \"%s\": %d %s: %s", peer_.c_str(), log_escape(path_).c_str(), status,
+             http_reason(status), why);
   free_backend();
   state_ = State::kClosing;
   // What went wrong behind wsgate (addresses, socket paths, TLS details) is for the log only.
   const char* told = status == http_status::kBadGateway       ? "the backend is unavailable"
                      : status == http_status::kGatewayTimeout ? "the backend did not answer in time"
                                                               : why;
-  http_write_error(client_->output(), status, told);
+  http_write_error(client_->output(), status, told,
+                   status == http_status::kTooManyRequests ? per_ip_.retry_after : 0);
   close_client();
 }
 

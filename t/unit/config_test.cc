@@ -254,7 +254,9 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
             "log_level, error_log, access_log, access_log_format, max_connections, "
             "shutdown_timeout, user, group, pid_file, tls_cert, tls_key, "
             "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
-            "tls_ticket_rotation, handshake_timeout, idle_timeout, "
+            "tls_ticket_rotation, max_connections_per_ip, handshake_rate_per_ip, "
+            "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, handshake_timeout, "
+            "idle_timeout, "
             "ping_interval, max_message_size, connect_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
@@ -295,6 +297,12 @@ TEST(ConfigError, BadValuesForEachTypedKey) {
       {"server", "max_connections", "0", "bad max_connections"},
       {"server", "max_connections", "10000001", "bad max_connections"},
       {"server", "max_connections", "1k", "bad max_connections"},
+      {"server", "max_connections_per_ip", "-1", "bad max_connections_per_ip"},
+      {"server", "handshake_rate_per_ip", "10", "write handshakes per second, minute or hour"},
+      {"server", "handshake_rate_per_ip", "10/day", "bad handshake_rate_per_ip"},
+      {"server", "per_ip_ipv6_prefix", "0", "bad per_ip_ipv6_prefix"},
+      {"server", "per_ip_ipv6_prefix", "129", "bad per_ip_ipv6_prefix"},
+      {"server", "per_ip_table_size", "7", "bad per_ip_table_size"},
       {"server", "handshake_timeout", "0", "handshake_timeout must be more than 0"},
       {"server", "handshake_timeout", "10 s", "bad duration"},
       {"server", "idle_timeout", "5x", "bad duration"},
