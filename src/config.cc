@@ -303,6 +303,12 @@ void finish(Parser& p) {
     if (keys.count("forwarded") && !r.backend.websocket() && keys.count("backend"))
       p.error(r.line, "[route " + r.name +
                           "] sets forwarded, which only applies to ws:// and wss:// backends");
+    if (keys.count("proxy_protocol") && keys.count("backend") &&
+        r.backend.kind == BackendAddr::Kind::kEcho && r.proxy_protocol != ProxyProtocol::kOff)
+      p.error(
+          keys.at("proxy_protocol"),
+          "[route " + r.name + "] sets proxy_protocol, but its backend is the built-in echo, " +
+              "which has no connection to send a header on; remove it or set proxy_protocol = off");
     for (const Option& o : option_table()) {
       auto limit = std::get_if<uint64_t Limits::*>(&o.field);
       if (limit && !keys.count(o.info.name)) r.limits.** limit = c.limits.**limit;

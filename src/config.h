@@ -50,6 +50,9 @@ enum class AccessLogFormat { kText, kJson };
 // tls_verify_client: whether clients on tls listeners are asked for a certificate.
 enum class ClientVerify { kOff, kOptional, kRequire };
 
+// proxy_protocol: the PROXY header a route sends first to its backend, if any.
+enum class ProxyProtocol { kOff, kV1, kV2 };
+
 // The TLS 1.2 cipher list by default: forward secrecy and AEAD only (Mozilla's "intermediate"
 // without DHE, which needs parameters of its own).
 constexpr char kDefaultTlsCiphers[] = "ECDHE+AESGCM:ECDHE+CHACHA20";
@@ -78,6 +81,7 @@ struct RouteConfig {
   std::string tls_ca;           // tls:// and wss:// routes: CA file; empty for the system's
   std::string tls_client_cert;  // tls:// and wss:// routes: PEM chain shown to the backend
   std::string tls_client_key;   // its private key; set with tls_client_cert or not at all
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;  // a PROXY header before anything else
   Limits limits;
 };
 

@@ -183,6 +183,10 @@ const std::vector<Option> kOptions = {
       "tls:// and wss:// routes: the PEM private key of tls_client_cert"},
      &RouteConfig::tls_client_key,
      nullptr},
+    {{"proxy_protocol", S::kRoute, T::kEnum, false, "off", 0, kAny, "off|v1|v2", nullptr,
+      "send the backend a PROXY protocol header (v1 text, v2 binary with TLS TLVs) first"},
+     &RouteConfig::proxy_protocol,
+     nullptr},
     {{"names", S::kTls, T::kList, false, nullptr, 0, kAny, nullptr, nullptr,
       "[tls] sections: the SNI names the certificate serves, *.DOMAIN for one label (required)"},
      &TlsSiteConfig::names,
@@ -353,6 +357,8 @@ bool set_enum(const Option& o, Section& s, const std::string& v, std::string& er
     *verify = static_cast<ClientVerify>(i);
   else if (AccessLogFormat* format = target<AccessLogFormat>(o, s))
     *format = static_cast<AccessLogFormat>(i);
+  else if (ProxyProtocol* pp = target<ProxyProtocol>(o, s))
+    *pp = static_cast<ProxyProtocol>(i);
   else
     return no_member(o, err);
   return true;
@@ -461,6 +467,7 @@ bool format_option(const Option& o, const Config* c, const RouteConfig* r, std::
       if (const ClientVerify* v = member<const ClientVerify>(f, c, r)) i = static_cast<int>(*v);
       if (const AccessLogFormat* a = member<const AccessLogFormat>(f, c, r))
         i = static_cast<int>(*a);
+      if (const ProxyProtocol* pp = member<const ProxyProtocol>(f, c, r)) i = static_cast<int>(*pp);
       std::vector<std::string> words = enum_words(o);
       if (i < 0 || i >= static_cast<int>(words.size())) return false;
       out = words[i];

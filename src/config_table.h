@@ -16,14 +16,13 @@ struct Section {
 };
 
 // The member a row sets. Limits members are the route's inside a route, else the server's.
-using Field =
-    std::variant<std::monostate, uint64_t Limits::*, uint64_t Config::*, int Config::*,
-                 LogLevel Config::*, std::string Config::*, std::vector<ListenAddr> Config::*,
-                 std::vector<std::string> Config::*, bool Config::*, ClientVerify Config::*,
-                 AccessLogFormat Config::*, std::string TlsSiteConfig::*,
-                 std::vector<std::string> TlsSiteConfig::*, bool RouteConfig::*,
-                 MessageType RouteConfig::*, std::string RouteConfig::*,
-                 std::vector<std::string> RouteConfig::*, BackendAddr RouteConfig::*>;
+using Field = std::variant<
+    std::monostate, uint64_t Limits::*, uint64_t Config::*, int Config::*, LogLevel Config::*,
+    std::string Config::*, std::vector<ListenAddr> Config::*, std::vector<std::string> Config::*,
+    bool Config::*, ClientVerify Config::*, AccessLogFormat Config::*, std::string TlsSiteConfig::*,
+    std::vector<std::string> TlsSiteConfig::*, bool RouteConfig::*, MessageType RouteConfig::*,
+    std::string RouteConfig::*, std::vector<std::string> RouteConfig::*, BackendAddr RouteConfig::*,
+    ProxyProtocol RouteConfig::*>;
 
 // A key's own rule on top of its type: checks, and may rewrite, one value (for a list,
 // one item) before the type's parser stores it. False with err to refuse it.

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "proxy.h"
+#include "proxy_protocol_out.h"
 #include "route.h"
 #include "runtime.h"
 #include "session_host.h"
@@ -112,6 +113,11 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     return;
   }
   backend_->set_handler(this);
+  if (ProxyProtocol pp = route_->config().proxy_protocol; pp != ProxyProtocol::kOff) {
+    ProxyHeader header;  // the client's addresses, ahead of the upgrade or the ClientHello
+    proxy_header(pp, client_->info(), header);
+    backend_->set_preamble(header.bytes, header.len);
+  }
   if (target.websocket()) write_upgrade(req, up);
   evbuffer_drain(in, consumed);  // the request's views end here
   // The route's handshake_timeout bounds the whole opening handshake, the backend's included.

@@ -169,10 +169,9 @@ void SocketTransport::start_connect(const sockaddr* sa, socklen_t len) {
     return;
   }
   use_fd(fd);
-  if (::connect(fd, sa, len) == 0) {
-    finish_connect();
-    if (pending_) activate();
-  } else if (errno == EINPROGRESS) {
+  // Even a connect done at once (a unix socket) finishes from the write event: the owner may
+  // still set a preamble after connect() returns.
+  if (::connect(fd, sa, len) == 0 || errno == EINPROGRESS) {
     arm_write(true);
   } else {
     fail(errno);
@@ -187,9 +186,36 @@ void SocketTransport::finish_connect() {
     fail(e);
     return;
   }
+  if (preamble_ && !send_preamble()) return;
   connecting_ = false;
   arm_write(false);
   tcp_connected();
+}
+
+// Writes the preamble raw; false while some of it waits for writability, or on failure.
+bool SocketTransport::send_preamble() {
+  while (!preamble_->empty()) {
+    ssize_t n = send(fd_, preamble_->data(), preamble_->size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        arm_write(true);
+      else
+        fail(errno);
+      return false;
+    }
+    preamble_->erase(0, static_cast<size_t>(n));
+  }
+  preamble_.reset();
+  return true;
+}
+
+void SocketTransport::set_preamble(const void* data, size_t len) {
+  if (!connecting_) {  // not an outgoing connection still to open: nothing goes ahead of it
+    Transport::set_preamble(data, len);
+    return;
+  }
+  preamble_ = std::make_unique<std::string>(static_cast<const char*>(data), len);
 }
 
 void SocketTransport::established() {

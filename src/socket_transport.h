@@ -7,6 +7,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <memory>
+#include <string>
+
 #include "transport.h"
 
 struct event;
@@ -35,6 +38,8 @@ class SocketTransport : public Transport {
   void set_read_limit(size_t bytes) override;
   void shutdown_write(int timeout_sec) override;
   std::string error() const override;
+  // Held until the connect completes, then written raw before the subclass starts (TLS too).
+  void set_preamble(const void* data, size_t len) override;
 
  protected:
   enum Pending : uint8_t {
@@ -104,12 +109,14 @@ class SocketTransport : public Transport {
   void need_write_ev();
   void start_connect(const sockaddr* sa, socklen_t len);
   void finish_connect();
+  bool send_preamble();
   void flush_now();
   void release_empty();
   void deliver();
 
   event* write_ev_ = nullptr;  // only while needed; also delivers the deferred notifications
   evdns_getaddrinfo_request* dns_req_ = nullptr;
+  std::unique_ptr<std::string> preamble_;  // what of it is still to go; only until it has
   size_t read_limit_ = SIZE_MAX;
   uint32_t min_read_;
   uint32_t read_size_;  // grows while reads fill it, shrinks when they do not

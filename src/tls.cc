@@ -31,6 +31,18 @@ std::string tls_error() {
   return buf;
 }
 
+// The last commonName of a subject (the most specific), as UTF-8; PROXY v2 headers carry it.
+static std::string subject_cn(X509_NAME* name) {
+  int at = -1, last = -1;
+  while ((at = X509_NAME_get_index_by_NID(name, NID_commonName, at)) >= 0) last = at;
+  if (last < 0) return "";
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, last)));
+  std::string cn = len > 0 ? std::string(reinterpret_cast<char*>(utf8), len) : "";
+  OPENSSL_free(utf8);
+  return cn;
+}
+
 void tls_session_info(SSL* ssl, ConnInfo& info) {
   info.tls_version = SSL_get_version(ssl);
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -46,6 +58,8 @@ void tls_session_info(SSL* ssl, ConnInfo& info) {
     cc->subject.assign(data, len > 0 ? static_cast<size_t>(len) : 0);
   }
   BIO_free(bio);
+  cc->cn = subject_cn(X509_get_subject_name(cert));
+  cc->resumed = SSL_session_reused(ssl) == 1;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) {

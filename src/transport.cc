@@ -12,6 +12,11 @@ bool Transport::congested() const {
   return evbuffer_get_length(const_cast<Transport*>(this)->output()) > kOutHigh;
 }
 
+// Where output() is what goes on the wire, leading it is enough.
+void Transport::set_preamble(const void* data, size_t len) {
+  evbuffer_prepend(output(), data, len);
+}
+
 const ConnInfo& Transport::info() const {
   static const ConnInfo kNone;
   return info_ ? *info_ : kNone;

@@ -14,8 +14,10 @@ struct evbuffer;
 
 // A client certificate that verified against tls_client_ca.
 struct ClientCert {
-  std::string subject;  // RFC 2253 distinguished name
-  std::string sha256;   // of the DER certificate, lower-case hex
+  std::string subject;   // RFC 2253 distinguished name
+  std::string sha256;    // of the DER certificate, lower-case hex
+  std::string cn;        // the subject's (last) commonName, UTF-8; empty without one
+  bool resumed = false;  // came with a resumed session, not presented on this connection
 };
 
 // Why a client's TLS handshake failed, in a few kinds that a metric can count.
@@ -91,6 +93,9 @@ class Transport {
   virtual void shutdown_write(int timeout_sec) = 0;
   // Why the last kError happened, for logs.
   virtual std::string error() const = 0;
+  // Bytes to go out raw before anything else, TLS included (a PROXY header); for an outgoing
+  // connection, set before the event loop runs again. By default they lead the output.
+  virtual void set_preamble(const void* data, size_t len);
 
   // True while the output holds more than the peer should be sent ahead.
   virtual bool congested() const;

@@ -263,7 +263,8 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
   EXPECT_EQ(r.errors[0],
             "test.ini:4: unknown key \"listen\" in [route a]; known keys: handshake_timeout, "
             "idle_timeout, ping_interval, max_message_size, connect_timeout, path, backend, type, "
-            "protocols, origins, forwarded, tls_verify, tls_ca, tls_client_cert, tls_client_key");
+            "protocols, origins, forwarded, tls_verify, tls_ca, tls_client_cert, tls_client_key, "
+            "proxy_protocol");
   // Route keys are unknown in [server], and keys are case-sensitive.
   expect_one_error("[server]\npath = /x\n" + std::string(kRoute), 2, "unknown key \"path\"");
   expect_one_error("[server]\nWorkers = 2\n" + std::string(kRoute), 2, "unknown key \"Workers\"");
