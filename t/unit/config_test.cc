@@ -254,7 +254,7 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
             "log_level, error_log, access_log, access_log_format, max_connections, "
             "shutdown_timeout, user, group, pid_file, tls_cert, tls_key, "
             "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
-            "tls_ticket_rotation, handshake_timeout, idle_timeout, "
+            "tls_ticket_rotation, proxy_protocol_timeout, handshake_timeout, idle_timeout, "
             "ping_interval, max_message_size, connect_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
