@@ -21,11 +21,12 @@ struct Limits {
 };
 
 struct ListenAddr {
-  std::string text;  // the address as written, without " tls"
+  std::string text;  // the address as written, without " tls" or " proxy"
   sockaddr_storage addr;
   int addrlen = 0;
-  bool tls = false;  // clients speak TLS here (tls_cert, tls_key)
-  int line = 0;      // of the listen key, for errors; 0 for the default
+  bool tls = false;    // clients speak TLS here (tls_cert, tls_key)
+  bool proxy = false;  // a PROXY protocol header comes first (proxy_protocol_timeout)
+  int line = 0;        // of the listen key, for errors; 0 for the default
 };
 
 struct BackendAddr {
@@ -107,6 +108,7 @@ struct Config {
   ClientVerify tls_verify_client = ClientVerify::kOff;
   bool tls_session_tickets = true;
   uint64_t tls_ticket_rotation_ms = 3600000;
+  uint64_t proxy_protocol_timeout_ms = 5000;  // proxy listeners: for the header
   std::vector<TlsSiteConfig> tls_sites;
   std::vector<ListenAddr> metrics_listen;  // [metrics]: where /metrics and /healthz are; empty: off
   // Per-client limits (client_limits.h); 0: off.
@@ -138,7 +140,7 @@ enum class ConfigType {
   kEnum,      // one word of `choices`
   kString,    // any text
   kList,      // comma-separated items
-  kAddress,   // IPv4:PORT or [IPv6]:PORT, optionally followed by tls
+  kAddress,   // IPv4:PORT or [IPv6]:PORT, optionally followed by tls and/or proxy
   kBackend,   // tcp://, tls://, unix:, ws://, wss:// or echo
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <sstream>
 #include <type_traits>
 
 #include "client_limits.h"
@@ -24,7 +25,8 @@ using T = ConfigType;
 // {{name, scope, type, repeatable, default, min, max, enum words, hint, doc}, member, check}
 const std::vector<Option> kOptions = {
     {{"listen", S::kServer, T::kAddress, true, "127.0.0.1:8080", 0, kAny, nullptr, nullptr,
-      "an address to accept clients on, with tls after it for TLS; repeat the key for more"},
+      "an address to accept clients on, with tls after it for TLS and proxy for a PROXY "
+      "protocol header first; repeat the key for more"},
      &Config::listen,
      nullptr},
     {{"workers", S::kServer, T::kNumber, false, "1", 1, 256, nullptr, "auto",
@@ -120,6 +122,10 @@ const std::vector<Option> kOptions = {
     {{"per_ip_table_size", S::kServer, T::kNumber, false, "16384", 8, 16777216, nullptr, nullptr,
       "client addresses the per-client limits track at once, 32 bytes each"},
      &Config::per_ip_table_size,
+     nullptr},
+    {{"proxy_protocol_timeout", S::kServer, T::kDuration, false, "5s", 1, kAny, nullptr, nullptr,
+      "proxy listeners: time allowed for the PROXY protocol header"},
+     &Config::proxy_protocol_timeout_ms,
      nullptr},
     {{"handshake_timeout", S::kBoth, T::kDuration, false, "10s", 1, kAny, nullptr, nullptr,
       "time allowed for the opening handshake, the backend's part included"},
@@ -393,17 +399,22 @@ bool set_list(const Option& o, Section& s, const std::string& v, std::string& er
 // adds one more.
 bool set_address(const Option& o, Section& s, const std::string& value, std::string& err) {
   std::string v = value;
-  bool tls = false;
+  bool tls = false, proxy = false;
   size_t blank = v.find_first_of(" \t");
   if (blank != std::string::npos) {
-    std::string word = trim(v.substr(blank));
-    if (word != "tls") {
-      err = std::string("unknown word \"") + word + "\" after the " + o.info.name +
-            " address; the only one allowed is tls, e.g. 0.0.0.0:443 tls";
-      return false;
+    std::istringstream words(v.substr(blank));
+    for (std::string word; words >> word;) {
+      bool* flag = word == "tls" ? &tls : word == "proxy" ? &proxy : nullptr;
+      if (!flag || *flag) {
+        err = std::string(flag ? "repeated" : "unknown") + " word \"" + word + "\" after the " +
+              o.info.name +
+              " address; the words allowed are tls and proxy, once each, e.g. 0.0.0.0:443 tls "
+              "proxy";
+        return false;
+      }
+      *flag = true;
     }
     v.resize(blank);
-    tls = true;
   }
   ListenAddr a;
   if (!parse_listen_address(v, a)) {
@@ -420,6 +431,7 @@ bool set_address(const Option& o, Section& s, const std::string& value, std::str
       return false;
     }
   a.tls = tls;
+  a.proxy = proxy;
   list->push_back(a);
   return true;
 }
@@ -482,7 +494,10 @@ bool format_option(const Option& o, const Config* c, const RouteConfig* r, std::
       return false;
     case T::kAddress:
       if (const auto* l = member<const std::vector<ListenAddr>>(f, c, r))
-        return out = join(*l, [](const ListenAddr& a) { return a.text + (a.tls ? " tls" : ""); }),
+        return out = join(*l,
+                          [](const ListenAddr& a) {
+                            return a.text + (a.tls ? " tls" : "") + (a.proxy ? " proxy" : "");
+                          }),
                true;
       return false;
     case T::kBackend:

@@ -37,6 +37,11 @@ constexpr int kTlsFailureKinds = static_cast<int>(TlsFailure::kCount);
 // The reason label of a TLS failure kind: "plain_http", "no_shared_cipher" ...
 const char* tls_failure_label(TlsFailure kind);
 
+// Connections a proxy listener closed before its PROXY header was read, by reason:
+// malformed, oversized, timeout, closed (the peer left first); proxy_accept.cc names them.
+constexpr int kProxyRefusalKinds = 4;
+const char* proxy_refusal_label(int kind);
+
 // Backend connect times, in the buckets Prometheus histograms are read in.
 struct ConnectHistogram {
   static constexpr int kBuckets = 12;

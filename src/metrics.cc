@@ -145,7 +145,8 @@ void MetricsServer::on_stop(int, short, void* ctx) {
 MetricsSnapshot MetricsServer::snapshot() const {
   MetricsSnapshot s;
   uint64_t statuses[kStatusSlots] = {}, sent[kCloseSlots] = {}, received[kCloseSlots] = {},
-           tls[kTlsFailureKinds] = {}, buckets[ConnectHistogram::kBuckets + 1] = {}, sum_us = 0;
+           tls[kTlsFailureKinds] = {}, proxy[kProxyRefusalKinds] = {},
+           buckets[ConnectHistogram::kBuckets + 1] = {}, sum_us = 0;
   std::map<std::string, RouteSample> routes;
   for (const auto& w : workers_) {
     const WorkerCounters& c = w->counters();
@@ -158,6 +159,7 @@ MetricsSnapshot MetricsServer::snapshot() const {
     for (int i = 0; i < kCloseSlots; i++) sent[i] += get(c.close_sent[i]);
     for (int i = 0; i < kCloseSlots; i++) received[i] += get(c.close_received[i]);
     for (int i = 0; i < kTlsFailureKinds; i++) tls[i] += get(c.tls_failure_kinds[i]);
+    for (int i = 0; i < kProxyRefusalKinds; i++) proxy[i] += get(c.proxy_refusals[i]);
     for (int i = 0; i <= ConnectHistogram::kBuckets; i++)
       buckets[i] += get(c.backend_connect.counts[i]);
     sum_us += get(c.backend_connect.sum_us);
@@ -186,6 +188,7 @@ MetricsSnapshot MetricsServer::snapshot() const {
   tls[static_cast<int>(TlsFailure::kNone)] = 0;
   s.tls_failures =
       nonzero(tls, [](int i) { return tls_failure_label(static_cast<TlsFailure>(i)); });
+  s.proxy_errors = nonzero(proxy, proxy_refusal_label);
   for (uint64_t b : ConnectHistogram::kBoundsUs) s.connect_bounds.push_back(b / 1e6);
   s.connect_counts.assign(buckets, buckets + ConnectHistogram::kBuckets + 1);
   s.connect_sum = sum_us / 1e6;

@@ -176,6 +176,9 @@ std::string metrics_text(const MetricsSnapshot& s) {
          std::to_string(s.tls_handshakes));
   labeled(out, "wsgate_tls_handshake_failures_total", "counter",
           "Client TLS handshakes that failed, by reason.", "reason", s.tls_failures);
+  labeled(out, "wsgate_proxy_protocol_errors_total", "counter",
+          "Connections on proxy listeners closed without a valid PROXY protocol header, by reason.",
+          "reason", s.proxy_errors);
   family(out, "wsgate_reloads_total", "counter", "SIGHUP reloads, by result.");
   sample(out, "wsgate_reloads_total", "result=\"ok\"", s.reloads_ok);
   sample(out, "wsgate_reloads_total", "result=\"failed\"", s.reloads_failed);

@@ -36,6 +36,7 @@ struct MetricsSnapshot {
   uint64_t backend_failures = 0;
   uint64_t tls_handshakes = 0;
   std::vector<LabeledCount> tls_failures;  // by reason
+  std::vector<LabeledCount> proxy_errors;  // proxy listeners' refusals, by reason
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;
   uint64_t generation = 0;

@@ -20,7 +20,8 @@ bool has_address(const std::vector<ListenAddr>& list, const ListenAddr& a) {
 // "A, B tls" for the log.
 std::string addresses(const std::vector<ListenAddr>& list) {
   std::string s;
-  for (const ListenAddr& a : list) s += (s.empty() ? "" : ", ") + a.text + (a.tls ? " tls" : "");
+  for (const ListenAddr& a : list)
+    s += (s.empty() ? "" : ", ") + a.text + (a.tls ? " tls" : "") + (a.proxy ? " proxy" : "");
   return s.empty() ? "none" : s;
 }
 

@@ -37,6 +37,7 @@ struct WorkerCounters {
   std::atomic<uint64_t> close_received[kCloseSlots] = {};  // close codes clients sent
   ConnectHistogram backend_connect;
   std::atomic<uint64_t> old_generation{0};  // sessions on an older Runtime than the worker's
+  std::atomic<uint64_t> proxy_refusals[kProxyRefusalKinds] = {};  // proxy listeners, by reason
 
   // Adds n; for the owning thread only.
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {

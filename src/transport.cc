@@ -22,6 +22,10 @@ const ConnInfo& Transport::info() const {
   return info_ ? *info_ : kNone;
 }
 
+void Transport::set_addresses(const sockaddr* peer, const sockaddr* local) {
+  if (info_) set_conn_addresses(*info_, peer, local);
+}
+
 std::unique_ptr<ConnInfo> accepted_conn_info(int fd, const sockaddr* peer) {
   auto info = std::make_unique<ConnInfo>();
   sockaddr_storage local{};

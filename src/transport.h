@@ -103,6 +103,8 @@ class Transport {
   const ConnInfo& info() const;
   // Hands the ConnInfo over to outlive the transport; info() is empty after.
   std::unique_ptr<ConnInfo> take_info() { return std::move(info_); }
+  // An accepted socket's addresses as a PROXY header gave them, before anyone reads info().
+  void set_addresses(const sockaddr* peer, const sockaddr* local);
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 

@@ -13,6 +13,8 @@
 #include "backend.h"
 #include "log.h"
 #include "plain_transport.h"
+#include "proxy_accept.h"
+#include "proxy_protocol_in.h"
 #include "session.h"
 #include "tls_transport.h"
 
@@ -39,10 +41,21 @@ Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>&
   resume_ev_ = evtimer_new(base_, on_resume, this);
   deadline_ev_ = evtimer_new(base_, on_deadline, this);
   route_counters_.index(rt_->router);
+  proxy_filters_ = std::make_unique<ProxyFilters>(
+      base_,
+      [this](const ProxyFilters::Accepted& a) {
+        serve(a.fd, a.socket_peer, a.tls, a.over_limit, &a.header);
+      },
+      [this](ProxyRefusal why) {
+        if (why != ProxyRefusal::kShutdown)
+          counter_add(counters_.proxy_refusals[static_cast<int>(why)]);
+        release_connection();
+      });
 }
 
 Worker::~Worker() {
   while (sessions_) session_done(sessions_);
+  proxy_filters_.reset();
   for (Listener& l : listeners_) evconnlistener_free(l.l);
   event_free(stop_ev_);
   event_free(runtime_ev_);
@@ -173,28 +186,51 @@ void Worker::session_done(Session* s) {
   if (stopping_ && !sessions_) event_base_loopexit(base_, nullptr);
 }
 
-// A session per client; on a tls listener its transport does the TLS handshake first.
+// A session per client; on a tls listener its transport does the TLS handshake first, and on
+// a proxy listener a filter reads the PROXY header before either.
 void Worker::on_accept(evconnlistener* l, int fd, sockaddr* addr, int, void* ctx) {
   Worker* w = static_cast<Worker*>(ctx);
-  bool tls = false;
-  for (const Listener& x : w->listeners_) tls = tls || (x.l == l && x.addr.tls);
+  const Listener* from = nullptr;
+  for (const Listener& x : w->listeners_)
+    if (x.l == l) from = &x;
+  bool tls = from && from->addr.tls;
+  bool over = w->reserve_connection();
+  if (from && from->addr.proxy)
+    w->proxy_filters_->start(fd, addr, tls, over, w->rt_->config.proxy_protocol_timeout_ms);
+  else
+    w->serve(fd, addr, tls, over, nullptr);
+}
+
+bool Worker::reserve_connection() {
+  WorkerCounters::add(counters_.accepted);
+  WorkerCounters::add(counters_.active);
+  return active_.fetch_add(1) >= rt_->config.max_connections;
+}
+
+void Worker::release_connection() {
+  active_.fetch_sub(1);
+  WorkerCounters::add(counters_.active, static_cast<uint64_t>(-1));
+}
+
+void Worker::serve(int fd, const sockaddr* peer, bool tls, bool over, const ProxyHeader* proxy) {
   std::unique_ptr<Transport> t;
-  if (tls && w->rt_->tls_server) {
-    t = TlsTransport::accept(w->base_, fd, addr, w->rt_->tls_server->context());
+  if (tls && rt_->tls_server) {
+    t = TlsTransport::accept(base_, fd, peer, rt_->tls_server->context());
     if (!t) {
-      log_warn("worker %d: cannot set up TLS for a client: out of memory?", w->id_);
+      log_warn("worker %d: cannot set up TLS for a client: out of memory?", id_);
+      release_connection();
       return;
     }
   } else {
-    t = std::make_unique<PlainTransport>(w->base_, fd, addr);
+    t = std::make_unique<PlainTransport>(base_, fd, peer);
   }
-  bool over = w->active_.fetch_add(1) >= w->rt_->config.max_connections;
-  WorkerCounters::add(w->counters_.accepted);
-  WorkerCounters::add(w->counters_.active);
-  Session* s = new Session(*w, w->rt_, std::move(t), over);
-  s->next = w->sessions_;
-  if (w->sessions_) w->sessions_->prev = s;
-  w->sessions_ = s;
+  if (proxy && proxy->addresses)
+    t->set_addresses(reinterpret_cast<const sockaddr*>(&proxy->src),
+                     reinterpret_cast<const sockaddr*>(&proxy->dst));
+  Session* s = new Session(*this, rt_, std::move(t), over);
+  s->next = sessions_;
+  if (sessions_) sessions_->prev = s;
+  sessions_ = s;
 }
 
 // accept() failed (most often EMFILE): pause this worker's listeners instead of spinning, and
@@ -232,6 +268,7 @@ void Worker::on_stop(int, short, void* ctx) {
   for (Listener& l : w->listeners_) evconnlistener_free(l.l);
   w->listeners_.clear();
   evtimer_del(w->resume_ev_);
+  w->proxy_filters_->clear();
   for (Session* s = w->sessions_; s;) {
     Session* next = s->next;
     s->shutdown();  // may delete s

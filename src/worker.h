@@ -19,6 +19,7 @@ struct event_base;
 struct evdns_base;
 struct evconnlistener;
 class Session;
+class ProxyFilters;
 
 // Whether a listen address is free for us (not taken by another process); err says why not.
 bool listen_address_free(const ListenAddr& a, std::string& err);
@@ -68,6 +69,12 @@ class Worker final : public SessionHost {
   static void on_runtime(int fd, short what, void* ctx);
   static void on_deadline(int fd, short what, void* ctx);
   void run();
+  // Counts a new client connection against max_connections; true if it is over.
+  bool reserve_connection();
+  // Gives back a reservation that never became a session.
+  void release_connection();
+  // A session for an accepted socket; `proxy` holds a PROXY header's addresses, or null.
+  void serve(int fd, const sockaddr* peer, bool tls, bool over, const struct ProxyHeader* proxy);
   // Makes the listeners match `want`: closes those gone, binds the new, keeps the rest.
   bool follow_listeners(const std::vector<ListenAddr>& want, std::string& err);
 
@@ -90,6 +97,7 @@ class Worker final : public SessionHost {
   event* resume_ev_ = nullptr;
   event* deadline_ev_ = nullptr;
   Session* sessions_ = nullptr;
+  std::unique_ptr<ProxyFilters> proxy_filters_;  // proxy listeners' connections before a session
   bool stopping_ = false;
   time_t last_accept_warn_ = 0;
   uint64_t accept_failures_ = 0;  // since the last warning

@@ -255,7 +255,8 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
             "shutdown_timeout, user, group, pid_file, tls_cert, tls_key, "
             "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
             "tls_ticket_rotation, max_connections_per_ip, handshake_rate_per_ip, "
-            "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, handshake_timeout, "
+            "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, proxy_protocol_timeout, "
+            "handshake_timeout, "
             "idle_timeout, "
             "ping_interval, max_message_size, connect_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");

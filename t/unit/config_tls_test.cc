@@ -32,7 +32,35 @@ TEST(ConfigTls, TlsListenerWithoutCertificateNamesItsLine) {
 TEST(ConfigTls, OnlyTlsMayFollowTheAddress) {
   Parsed p = parse("[server]\nlisten = 127.0.0.1:8443 ssl\n" + std::string(kRoute));
   ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  EXPECT_NE(p.errors[0].find("the only one allowed is tls"), std::string::npos) << p.errors[0];
+  EXPECT_NE(p.errors[0].find("the words allowed are tls and proxy"), std::string::npos)
+      << p.errors[0];
+}
+
+TEST(ConfigTls, ProxyWordMarksTheListener) {
+  Parsed p = parse(
+      "[server]\nlisten = 127.0.0.1:8080 proxy\nlisten = 127.0.0.1:8443 tls proxy\n"
+      "listen = 127.0.0.1:9443 proxy tls\ntls_cert = c.pem\ntls_key = k.pem\n"
+      "proxy_protocol_timeout = 250ms\n" +
+      std::string(kRoute));
+  ASSERT_TRUE(p.ok) << dump(p.errors);
+  ASSERT_EQ(p.config.listen.size(), 3u);
+  EXPECT_TRUE(p.config.listen[0].proxy && !p.config.listen[0].tls);
+  EXPECT_TRUE(p.config.listen[1].proxy && p.config.listen[1].tls);
+  EXPECT_TRUE(p.config.listen[2].proxy && p.config.listen[2].tls);
+  EXPECT_EQ(p.config.listen[2].text, "127.0.0.1:9443");
+  EXPECT_EQ(p.config.proxy_protocol_timeout_ms, 250u);
+  std::string v;
+  ASSERT_TRUE(config_option_value("listen", p.config, nullptr, v));
+  EXPECT_EQ(v, "127.0.0.1:8080 proxy, 127.0.0.1:8443 tls proxy, 127.0.0.1:9443 tls proxy");
+}
+
+TEST(ConfigTls, ProxyWordOnceAndNotOnMetrics) {
+  Parsed p = parse("[server]\nlisten = 127.0.0.1:8080 proxy proxy\n" + std::string(kRoute));
+  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
+  EXPECT_EQ(p.errors[0].rfind("test.ini:2: repeated word \"proxy\"", 0), 0u) << p.errors[0];
+  p = parse("[server]\n" + std::string(kRoute) + "[metrics]\nlisten = 127.0.0.1:9100 proxy\n");
+  ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
+  EXPECT_NE(p.errors[0].find("serves plain HTTP"), std::string::npos) << p.errors[0];
 }
 
 TEST(ConfigTls, CertWithoutKeyIsAnError) {

@@ -48,6 +48,7 @@ MetricsSnapshot example() {
   s.connect_counts = {1, 0, 2, 1};
   s.connect_sum = 6.5;
   s.tls_failures = {{"plain_http", 1}};
+  s.proxy_errors = {{"timeout", 3}};
   s.reloads_ok = 2;
   s.reloads_failed = 1;
   s.generation = 3;
@@ -95,6 +96,7 @@ TEST(MetricsText, Samples) {
            "wsgate_close_codes_sent_total{code=\"1000\"} 4",
            "wsgate_close_codes_received_total{code=\"1001\"} 2",
            "wsgate_tls_handshake_failures_total{reason=\"plain_http\"} 1",
+           "wsgate_proxy_protocol_errors_total{reason=\"timeout\"} 3",
            "wsgate_reloads_total{result=\"ok\"} 2",
            "wsgate_reloads_total{result=\"failed\"} 1",
            "wsgate_config_generation 3",
