@@ -179,4 +179,12 @@ PY
   close $s;
 }
 
+# ---- 6. a route path that no normalized request could match is a config error ----
+{
+  my ($st, $out) = check_config("[route r]\npath = /app/%2e%2e/admin\nbackend = echo\n");
+  isnt($st, 0, 'wsgate -t refuses path = /app/%2e%2e/admin');
+  is(named_line($out), "path = /app/%2e%2e/admin\n", '... naming its line');
+  like($out, qr{write "/admin"}, '... and the path to write instead') or diag $out;
+}
+
 done_testing;
