@@ -4,6 +4,7 @@
 
 namespace {
 
+// A hex digit's value, or -1: what makes "%zz" malformed.
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -11,6 +12,7 @@ int hex_value(char c) {
   return -1;
 }
 
+// RFC 3986 section 6.2.2.1: escapes compare equal whatever the case; upper case is normal.
 char upper_hex(char c) {
   return c >= 'a' && c <= 'f' ? static_cast<char>(c - 'a' + 'A') : c;
 }
