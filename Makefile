@@ -13,7 +13,7 @@ SAN_BUILD := build-asan
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
 FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := handshake frame utf8 config relay base64 hybi00 proxy_protocol
+FUZZ_TARGETS := handshake frame utf8 config relay base64 hybi00 proxy_protocol uri_path
 CONFIGURE_FLAGS ?=
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 

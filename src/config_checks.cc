@@ -8,6 +8,7 @@
 
 #include "config_values.h"
 #include "tls.h"
+#include "uri_path.h"
 
 // "auto" means one worker per CPU core, at most the 256 a number may ask for.
 bool check_workers(std::string& v, std::string&) {
@@ -21,6 +22,28 @@ bool check_workers(std::string& v, std::string&) {
 bool check_error_log(std::string& v, std::string& err) {
   if (!v.empty() && v != "off") return true;
   err = "error_log cannot be off; write stderr, syslog or a file path";
+  return false;
+}
+
+// Request paths are normalized before they are matched, so a route path that is not in
+// normal form could never match: refused, with the form to write instead.
+bool check_normal_path(const std::string& v, std::string& err) {
+  bool prefix = v.back() == '*';
+  // A prefix may end inside a segment (/app/.w* serves /app/.well-known): it is checked as the
+  // start of a longer segment.
+  std::string probe = prefix ? v.substr(0, v.size() - 1) + "x" : v;
+  std::string storage;
+  std::string_view out;
+  const char* why = "";
+  if (normalize_path(probe, storage, out, &why) != 0) {
+    err = "bad path \"" + v + "\"; " + why;
+    return false;
+  }
+  if (out == probe) return true;
+  std::string normal(out);
+  if (prefix) normal.back() = '*';
+  err = "bad path \"" + v + "\"; request paths are normalized before they are matched (see " +
+        "Request paths in wsgate(8)), so no request could match it; write \"" + normal + "\"";
   return false;
 }
 
@@ -54,6 +77,7 @@ bool check_path(std::string& v, std::string& err) {
       err = "bad path \"" + v + "\"; a prefix path has one * at the end, e.g. /vnc/*";
       return false;
     }
+    if (!check_normal_path(v, err)) return false;
   } else {
     err = "bad path \"" + v + "\"; write /exact, /prefix/* or ~ REGEX";
     return false;

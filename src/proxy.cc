@@ -93,7 +93,13 @@ void add_field(evbuffer* out, std::string_view name, std::string_view value) {
 }  // namespace
 
 std::string backend_target(const Request& req, const BackendAddr& backend) {
-  if (backend.path.empty() || backend.path == "/") return std::string(req.target);
+  if (backend.path.empty() || backend.path == "/") {
+    // The (normalized) path, then the client's query byte for byte, from its '?' on.
+    std::string t(req.path);
+    size_t q = req.target.find('?');
+    if (q != std::string_view::npos) t.append(req.target.substr(q));
+    return t;
+  }
   std::string t = backend.path;
   if (!req.query.empty()) t.append("?").append(req.query.data(), req.query.size());
   return t;

@@ -19,6 +19,7 @@
 #include "route.h"
 #include "runtime.h"
 #include "session_host.h"
+#include "uri_path.h"
 
 void Session::read_handshake() {
   evbuffer* in = client_->input();
@@ -44,6 +45,9 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
     path_.assign(req.path.data(), req.path.size());
     if (!req.query.empty()) path_.append("?").append(req.query.data(), req.query.size());
   }
+  // Routes match, and ws:// backends get, the normalized path; the logs keep the client's.
+  std::string normalized;
+  if (status == 0) status = normalize_path(req.path, normalized, req.path, &why);
   if (status == 0 && req.method != "GET") {
     status = http_status::kMethodNotAllowed;
     why = "only GET can upgrade to WebSocket";

@@ -362,6 +362,27 @@ TEST(ConfigError, BadPathValues) {
   expect_error("[route a]\npath = /a b\nbackend = echo\n", 2, "bad path \"/a b\"");
 }
 
+// Request paths are normalized before matching: a route path must be normal to match at all.
+TEST(ConfigError, RoutePathsMustBeNormal) {
+  expect_error("[route a]\npath = /app/../admin\nbackend = echo\n", 2,
+               "bad path \"/app/../admin\"; request paths are normalized before they are "
+               "matched (see Request paths in wsgate(8)), so no request could match it; write "
+               "\"/admin\"");
+  expect_error("[route a]\npath = /app//*\nbackend = echo\n", 2, "write \"/app/*\"");
+  expect_error("[route a]\npath = /%7euser\nbackend = echo\n", 2, "write \"/~user\"");
+  expect_error("[route a]\npath = /a%2fb\nbackend = echo\n", 2, "write \"/a%2Fb\"");
+  expect_error("[route a]\npath = /a/./*\nbackend = echo\n", 2, "write \"/a/*\"");
+  expect_error("[route a]\npath = /a%zz\nbackend = echo\n", 2,
+               "bad path \"/a%zz\"; malformed percent-encoding in the request path");
+  expect_error("[route a]\npath = /..\nbackend = echo\n", 2, "climbs above the root");
+  for (const char* ok :
+       {"/", "/*", "/app/", "/app/*", "/app*", "/app/.w*", "/app/..*", "/a%2Fb", "/a/b/"}) {
+    Config c = parse_ok(std::string("[route a]\npath = ") + ok + "\nbackend = echo\n");
+    ASSERT_EQ(c.routes.size(), 1u) << ok;
+    EXPECT_EQ(c.routes[0].path, ok);
+  }
+}
+
 TEST(ConfigFile, ByteOrderMarkIsSkipped) {
   Config c = parse_ok("\xEF\xBB\xBF[route a]\npath = /a\nbackend = echo\n");
   ASSERT_EQ(c.routes.size(), 1u);

@@ -104,6 +104,13 @@ TEST(BackendTarget, EmptyQueryAddsNoQuestionMark) {
   EXPECT_EQ("/socket", backend_target(r->req, ws("h", 80, "/socket")));
 }
 
+// The session puts the normalized path in req.path; the query goes on as the client sent it.
+TEST(BackendTarget, NormalizedPathWithClientQuery) {
+  auto r = upgrade("/app/./x?q=%2e%2e/../y");
+  r->req.path = "/app/x";
+  EXPECT_EQ("/app/x?q=%2e%2e/../y", backend_target(r->req, ws("h", 80)));
+}
+
 // ---- backend_host ----
 
 TEST(BackendHost, DefaultPortOmitted) {
