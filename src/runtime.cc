@@ -12,6 +12,14 @@ std::shared_ptr<const Runtime> build_runtime(const Config& config,
   if (any_tls) tls_server = TlsServer::build(config, errors);
   std::optional<Router> router = Router::build(config, errors);
   if (!router || (any_tls && !tls_server)) return nullptr;
+  CidrSet proxies;
+  std::string err;
+  for (const std::string& item : config.trusted_proxies)
+    if (!proxies.add(item, err)) {
+      errors.push_back(config.file + ":" + std::to_string(config.line_of("trusted_proxies")) +
+                       ": " + err);
+      return nullptr;
+    }
   return std::make_shared<const Runtime>(
-      Runtime{config, std::move(*router), std::move(tls_server)});
+      Runtime{config, std::move(*router), std::move(tls_server), std::move(proxies)});
 }

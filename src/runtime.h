@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cidr.h"
 #include "config.h"
 #include "route.h"
 #include "tls_server.h"
@@ -15,6 +16,8 @@ struct Runtime {
   Router router;
   // For tls listeners; null when there are none.
   std::unique_ptr<const TlsServer> tls_server;
+  // trusted_proxies, compiled.
+  CidrSet trusted_proxies;
 };
 
 // Compiles a checked config into a Runtime. Null, with one "FILE:LINE: message" per

@@ -254,13 +254,14 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
             "log_level, error_log, access_log, access_log_format, max_connections, "
             "shutdown_timeout, user, group, pid_file, tls_cert, tls_key, "
             "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
-            "tls_ticket_rotation, handshake_timeout, idle_timeout, "
-            "ping_interval, max_message_size, connect_timeout");
+            "tls_ticket_rotation, trusted_proxies, handshake_timeout, idle_timeout, "
+            "ping_interval, max_message_size, connect_timeout, frame_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_EQ(r.errors[0],
             "test.ini:4: unknown key \"listen\" in [route a]; known keys: handshake_timeout, "
-            "idle_timeout, ping_interval, max_message_size, connect_timeout, path, backend, type, "
+            "idle_timeout, ping_interval, max_message_size, connect_timeout, frame_timeout, path, "
+            "backend, type, "
             "protocols, origins, forwarded, tls_verify, tls_ca, tls_client_cert, tls_client_key");
   // Route keys are unknown in [server], and keys are case-sensitive.
   expect_one_error("[server]\npath = /x\n" + std::string(kRoute), 2, "unknown key \"path\"");
