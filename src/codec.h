@@ -63,4 +63,9 @@ class Codec {
   virtual void encode_pong(evbuffer* out, const void* p, size_t n) = 0;
   // False where the protocol has no pings (hybi-00): ping_interval does not apply.
   virtual bool has_pings() const { return true; }
+  // For frame_timeout: whether a frame was decoded whole since the last call (a flag, not a
+  // count, so that it fits the decoders' small state), and whether one is partly consumed (a
+  // header still waiting in the input does not count: the caller sees those bytes itself).
+  virtual bool take_frame_ended() { return false; }
+  virtual bool mid_frame() const { return false; }
 };

@@ -18,6 +18,7 @@ struct Limits {
   uint64_t ping_interval_ms = 0;
   uint64_t max_message_size = 16u << 20;
   uint64_t connect_timeout_ms = 5000;
+  uint64_t frame_timeout_ms = 60000;  // a client frame's first byte to its last; 0: no limit
 };
 
 struct ListenAddr {
@@ -110,6 +111,7 @@ struct Config {
   uint64_t tls_ticket_rotation_ms = 3600000;
   uint64_t proxy_protocol_timeout_ms = 5000;  // proxy listeners: for the header
   std::vector<TlsSiteConfig> tls_sites;
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is extended
   std::vector<ListenAddr> metrics_listen;  // [metrics]: where /metrics and /healthz are; empty: off
   // Per-client limits (client_limits.h); 0: off.
   uint64_t max_connections_per_ip = 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "cidr.h"
 #include "config_values.h"
 #include "tls.h"
 #include "uri_path.h"
@@ -173,4 +174,20 @@ bool check_plain_listen(std::string& v, std::string& err) {
   err = "the [metrics] listener serves plain HTTP; remove \"" + trim(v.substr(blank)) +
         "\" after the address";
   return false;
+}
+
+// Each network is parsed now, so that a typo is an error with its line, not a proxy that is
+// silently untrusted; host bits are masked off as nginx's set_real_ip_from does.
+bool check_trusted_proxy(std::string& v, std::string& err) {
+  std::string out;
+  size_t at = 0;
+  while ((at = v.find_first_not_of(" \t", at)) != std::string::npos) {
+    size_t end = v.find_first_of(" \t", at);
+    Cidr c;
+    if (!parse_cidr(v.substr(at, end == std::string::npos ? end : end - at), c, err)) return false;
+    out += (out.empty() ? "" : " ") + format_cidr(c);
+    at = end;
+  }
+  v = out;
+  return true;
 }

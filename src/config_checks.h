@@ -24,3 +24,6 @@ bool check_tls_ciphers(std::string& v, std::string& err);
 bool check_tls_name(std::string& v, std::string& err);
 // The metrics listener speaks plain HTTP to a scraper: no tls word after the address.
 bool check_plain_listen(std::string& v, std::string& err);
+// trusted_proxies: IPv4 and IPv6 addresses or networks, blank-separated within an item;
+// stored with host bits masked off, e.g. "10.0.0.0/8 192.0.2.7".
+bool check_trusted_proxy(std::string& v, std::string& err);

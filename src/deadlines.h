@@ -8,7 +8,7 @@ struct event_base;
 
 class Deadlines {
  public:
-  enum Kind : uint8_t { kHandshake, kConnect, kIdle, kPing, kCloseWait, kCount };
+  enum Kind : uint8_t { kHandshake, kConnect, kIdle, kPing, kCloseWait, kFrame, kCount };
   // Called with the deadline that passed; it is cleared first, and the owner may free the
   // Deadlines from inside the call.
   using Fire = void (*)(void* owner, Kind k);

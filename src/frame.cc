@@ -199,7 +199,10 @@ DecodeError FrameDecoder::payload(evbuffer* in, MessageSink& sink) {
       return {close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence"};
   }
   remaining_ -= n;
-  if (remaining_ == 0) state_ = State::kHeader;
+  if (remaining_ == 0) {
+    state_ = State::kHeader;
+    frame_ended_ = true;
+  }
   if (last) in_message_ = false;
   // An empty, unfinished piece carries nothing worth reporting.
   if (n > 0 || last) {
@@ -221,6 +224,7 @@ DecodeError FrameDecoder::control(evbuffer* in, MessageSink& sink) {
   }
   if (remaining_ > 0) return {};
   state_ = State::kHeader;
+  frame_ended_ = true;
   if (opcode_ == kOpPing) {
     sink.on_ping(ctrl_, ctrl_len_);
   } else if (opcode_ == kOpPong) {

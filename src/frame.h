@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "codec.h"
 #include "utf8.h"
@@ -58,6 +59,8 @@ class FrameDecoder {
       : max_message_(max_message_size), masked_(masked) {}
   DecodeError decode(evbuffer* in, MessageSink& sink);
   bool closed() const { return state_ == State::kClosed; }
+  bool take_frame_ended() { return std::exchange(frame_ended_, false); }
+  bool mid_frame() const { return state_ == State::kPayload || state_ == State::kControl; }
 
  private:
   enum class State { kHeader, kPayload, kControl, kClosed };
@@ -81,6 +84,7 @@ class FrameDecoder {
   Utf8Validator utf8_;
   uint8_t ctrl_[kMaxControlPayload];
   size_t ctrl_len_ = 0;
+  bool frame_ended_ = false;  // since take_frame_ended()
 };
 
 // The RFC 6455 codec. A server reads masked frames and writes plain ones; a client (wsgate
@@ -96,6 +100,8 @@ class Rfc6455Codec : public Codec {
   void encode_close(evbuffer* out, uint16_t code, std::string_view reason) override;
   void encode_ping(evbuffer* out, const void* p, size_t n) override;
   void encode_pong(evbuffer* out, const void* p, size_t n) override;
+  bool take_frame_ended() override { return decoder_.take_frame_ended(); }
+  bool mid_frame() const override { return decoder_.mid_frame(); }
 
  private:
   void encode_control(evbuffer* out, uint8_t op, const void* p, size_t n);

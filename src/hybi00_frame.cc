@@ -132,6 +132,7 @@ DecodeError Hybi00Codec::decode(evbuffer* in, MessageSink& sink) {
         len_ -= n;
         if (len_ > 0) break;
         state_ = State::kType;
+        frame_ended_ = true;
         continue;
       }
       case State::kText:
@@ -159,6 +160,7 @@ DecodeError Hybi00Codec::decode(evbuffer* in, MessageSink& sink) {
         if (!s.fin) break;
         c.take(1);
         state_ = State::kType;
+        frame_ended_ = true;
         continue;
       }
     }

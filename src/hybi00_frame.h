@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "codec.h"
 #include "utf8.h"
@@ -20,6 +21,8 @@ class Hybi00Codec : public Codec {
   void encode_ping(evbuffer*, const void*, size_t) override {}
   void encode_pong(evbuffer*, const void*, size_t) override {}
   bool has_pings() const override { return false; }
+  bool take_frame_ended() override { return std::exchange(frame_ended_, false); }
+  bool mid_frame() const override { return state_ != State::kType && state_ != State::kClosed; }
 
  private:
   // kCloseLength is the length of a 0xFF frame, which closes when it is 0.
@@ -38,4 +41,5 @@ class Hybi00Codec : public Codec {
   State state_ = State::kType;
   bool out_in_frame_ = false;  // we wrote 0x00 and not yet the 0xFF
   bool out_closed_ = false;
+  bool frame_ended_ = false;  // since take_frame_ended()
 };

@@ -43,6 +43,8 @@ class MessagePipeline final : public Pipeline {
     client_->encode_ping(out, kKeepalive, sizeof kKeepalive - 1);
   }
   bool has_pings() const override { return client_->has_pings(); }
+  bool take_client_frame_ended() override { return client_->take_frame_ended(); }
+  bool client_mid_frame() const override { return client_->mid_frame(); }
   uint64_t messages_in() const override { return msgs_in_; }
   uint64_t messages_out() const override { return msgs_out_; }
 

@@ -64,6 +64,10 @@ class Pipeline {
   virtual void ping_client(evbuffer* out) = 0;
   // False while a relayed frame toward the client is half through.
   virtual bool client_at_boundary() const { return true; }
+  // frame_timeout's view of the client's frames: whether one was read whole since the last
+  // call, and whether one is partly consumed (see Codec::take_frame_ended).
+  virtual bool take_client_frame_ended() = 0;
+  virtual bool client_mid_frame() const = 0;
   // False where the client's protocol has no pings (hybi-00).
   virtual bool has_pings() const = 0;
   // True where closes are relayed end to end rather than answered by wsgate.

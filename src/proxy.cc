@@ -6,6 +6,7 @@
 
 #include <event2/buffer.h>
 
+#include "cidr.h"
 #include "http.h"
 #include "transport.h"
 
@@ -54,8 +55,9 @@ bool is_rebuilt(std::string_view name, const Request& req, bool forwarded) {
   // nginx's underscores_in_headers), so, as nginx does by default, none goes on.
   if (name.find('_') != std::string_view::npos) return true;
   static const char* const kIdentity[] = {
-      "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",          "X-Real-IP",
-      "True-Client-IP",  "X-Client-IP",       "Client-IP",        "X-Cluster-Client-IP"};
+      "X-Forwarded-For",     "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
+      "X-Real-IP",           "True-Client-IP",    "X-Client-IP",      "Client-IP",
+      "X-Cluster-Client-IP", "X-Forwarded-Port"};
   if (forwarded)
     for (const char* h : kIdentity)
       if (iequals(name, h)) return true;
@@ -149,20 +151,29 @@ void write_backend_request(evbuffer* out, const Request& req, const BackendAddr&
     evbuffer_add(out, "\r\n", 2);
     return;
   }
-  std::string xff = joined(req, "X-Forwarded-For");
+  // Only a trusted proxy's chain is worth extending; anyone else may have made it up.
+  std::string xff = client.trusted ? joined(req, "X-Forwarded-For") : std::string();
+  std::string real = client.trusted && client.proxies
+                         ? real_client_ip(*client.proxies, xff, client.ip)
+                         : std::string(client.ip);
   if (!xff.empty()) xff += ", ";
   xff.append(client.ip.data(), client.ip.size());
   add_field(out, "X-Forwarded-For", xff);
-  add_field(out, "X-Real-IP", client.ip);
+  add_field(out, "X-Real-IP", real);
   const char* proto = client.tls ? "https" : "http";
-  add_field(out, "X-Forwarded-Proto", proto);
   std::string_view host = req.find("Host") ? req.find("Host")->value : std::string_view();
-  add_field(out, "X-Forwarded-Host", host);
+  // What the first proxy saw (the client's scheme, host and port) is kept from a trusted one.
+  const HeaderField* theirs = client.trusted ? req.find("X-Forwarded-Proto") : nullptr;
+  add_field(out, "X-Forwarded-Proto", theirs ? theirs->value : proto);
+  theirs = client.trusted ? req.find("X-Forwarded-Host") : nullptr;
+  add_field(out, "X-Forwarded-Host", theirs ? theirs->value : host);
+  theirs = client.trusted ? req.find("X-Forwarded-Port") : nullptr;
+  if (theirs) add_field(out, "X-Forwarded-Port", theirs->value);
   // RFC 7239: an IPv6 node is quoted and bracketed; a host with odd characters is quoted.
   std::string node = client.ip.find(':') != std::string_view::npos
                          ? "\"[" + std::string(client.ip) + "]\""
                          : std::string(client.ip);
-  std::string fwd = joined(req, "Forwarded");
+  std::string fwd = client.trusted ? joined(req, "Forwarded") : std::string();
   if (!fwd.empty()) fwd += ", ";
   fwd += "for=" + node + ";host=" + quoted(host) + ";proto=" + proto;
   add_field(out, "Forwarded", fwd);

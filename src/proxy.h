@@ -11,6 +11,7 @@
 
 struct evbuffer;
 struct ClientCert;
+class CidrSet;
 
 // Who the client is, for the forwarding headers.
 struct ClientInfo {
@@ -18,6 +19,10 @@ struct ClientInfo {
   bool tls = false;                  // the client reached wsgate over TLS
   bool cert_checked = false;         // its listener asks for client certificates
   const ClientCert* cert = nullptr;  // the one that verified, if any
+  // The peer is one of trusted_proxies (below): its X-Forwarded-* and Forwarded are extended
+  // or kept; anyone else's are replaced.
+  const CidrSet* proxies = nullptr;
+  bool trusted = false;
 };
 
 // A backend's response head: views into its bytes.
@@ -40,8 +45,9 @@ std::string backend_host(const BackendAddr& backend);
 // The client's permessage-deflate offers, other extensions dropped; empty if none.
 std::string deflate_offers(const Request& req);
 // Writes the upgrade request: `key`, version 13, subprotocol offer (`protocols`,
-// possibly empty) and end-to-end headers; hop-by-hop headers dropped; with `forwarded`, the
-// X-Forwarded-For chain extended and X-Forwarded-Proto/-Host and Forwarded (RFC 7239) added.
+// possibly empty) and end-to-end headers; hop-by-hop headers dropped; with `forwarded`,
+// X-Forwarded-For, X-Real-IP, X-Forwarded-Proto/-Host and Forwarded (RFC 7239) added: a trusted
+// peer's chains extended and its X-Forwarded-Proto/-Host/-Port kept, anyone else's replaced.
 // X-SSL-Client-* fields are wsgate's: the client's are dropped, and where client certificates
 // are checked, wsgate's own say what was verified.
 void write_backend_request(evbuffer* out, const Request& req, const BackendAddr& backend,

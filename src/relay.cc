@@ -16,6 +16,7 @@ DecodeError FrameRelay::relay(evbuffer* in, evbuffer* out, RelayObserver& observ
       if (n == 0) return {};
       move_bytes(in, out, n);
       remaining_ -= n;
+      frame_ended_ |= remaining_ == 0;
       if (remaining_ == 0 && fin_) {
         in_message_ = false;
         messages_++;
@@ -33,6 +34,7 @@ DecodeError FrameRelay::relay(evbuffer* in, evbuffer* out, RelayObserver& observ
       fin_ = f.fin;
       remaining_ = f.len;
       move_bytes(in, out, f.size);
+      frame_ended_ |= f.len == 0;
       if (f.len == 0 && f.fin) {
         in_message_ = false;
         messages_++;
@@ -59,6 +61,7 @@ DecodeError FrameRelay::relay(evbuffer* in, evbuffer* out, RelayObserver& observ
     } else {
       forward = observer.on_relay_control(f.opcode, p, n);
     }
+    frame_ended_ = true;
     if (forward)
       move_bytes(in, out, total);
     else

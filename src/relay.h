@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "codec.h"
 #include "frame.h"
@@ -32,6 +33,10 @@ class FrameRelay {
   bool at_boundary() const { return remaining_ == 0 && !closed_; }
   bool closed() const { return closed_; }
   uint64_t messages() const { return messages_; }
+  // For frame_timeout: whether a frame was moved whole since the last call, and whether a data
+  // frame's payload is under way.
+  bool take_frame_ended() { return std::exchange(frame_ended_, false); }
+  bool mid_frame() const { return remaining_ > 0; }
 
  private:
   FrameRules rules_;
@@ -41,4 +46,5 @@ class FrameRelay {
   uint64_t msg_len_ = 0;
   uint64_t messages_ = 0;
   bool closed_ = false;
+  bool frame_ended_ = false;
 };

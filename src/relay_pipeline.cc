@@ -53,6 +53,8 @@ class RelayPipeline final : public Pipeline {
   }
   bool client_at_boundary() const override { return down_.at_boundary(); }
   bool has_pings() const override { return true; }
+  bool take_client_frame_ended() override { return up_.take_frame_ended(); }
+  bool client_mid_frame() const override { return up_.mid_frame(); }
   bool relays_closes() const override { return true; }
   uint64_t messages_in() const override { return up_.messages(); }
   uint64_t messages_out() const override { return down_.messages(); }

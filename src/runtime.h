@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cidr.h"
 #include "client_limits.h"
 #include "config.h"
 #include "route.h"
@@ -19,6 +20,8 @@ struct Runtime {
   // Per-client limits: this config's, counted in the process' table (null when they are off).
   ClientLimitSettings per_ip;
   std::shared_ptr<ClientLimits> client_limits;
+  // trusted_proxies, compiled.
+  CidrSet trusted_proxies;
 };
 
 // Compiles a checked config into a Runtime. Null, with one "FILE:LINE: message" per

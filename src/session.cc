@@ -412,6 +412,9 @@ void Session::on_deadline(void* ctx, Deadlines::Kind k) {
     case Deadlines::kPing:
       if (st == State::kOpen) s->check_ping();
       break;
+    case Deadlines::kFrame:
+      if (st == State::kOpen) s->check_frame();
+      break;
     case Deadlines::kCloseWait:
       if (st == State::kOpen)
         s->close_both(close_code::kGoingAway, close_code::kGoingAway, "no close answer in time");

@@ -99,6 +99,9 @@ class Session : public TransportHandler, public PipelineEvents {
   static void on_deadline(void* ctx, Deadlines::Kind k);
   void wait_for_close();
   void check_idle();
+  // frame_timeout (session_frame.cc): after each read of the client's, and when it is due.
+  void watch_frame();
+  void check_frame();
   void check_ping();
   void send_ping();
   void touch();
@@ -171,6 +174,7 @@ class Session : public TransportHandler, public PipelineEvents {
   bool close_now_ = false;  // the close handshake is over: close both sides after the pipeline
   timeval start_;
   uint64_t last_activity_ms_ = 0;  // on deadlines_' clock
+  uint64_t frame_since_ms_ = 0;    // when the client's frame under way began; 0: none
   size_t head_scanned_ = 0;        // find_request_head's progress in the client's request
   uint64_t bytes_in_ = 0;          // the client's, kept when its transport is freed
   uint64_t bytes_out_ = 0;

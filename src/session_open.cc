@@ -149,9 +149,13 @@ void Session::write_upgrade(const Request& req, const Upgrade& up) {
   opening_->client_key = opening_->hybi00 ? new_websocket_key() : std::string(up.key);
   opening_->deflate_offered = !opening_->hybi00 && !deflate_offers(req).empty();
   const ConnInfo& who = client_->info();
-  ClientInfo client{who.peer_ip.c_str(), who.tls,
-                    who.tls && rt_->tls_server && rt_->tls_server->verifies_clients(),
-                    who.client_cert.get()};
+  ClientInfo client{
+      who.peer_ip.c_str(),
+      who.tls,
+      who.tls && rt_->tls_server && rt_->tls_server->verifies_clients(),
+      who.client_cert.get(),
+      &rt_->trusted_proxies,
+      rt_->trusted_proxies.contains(reinterpret_cast<const sockaddr*>(&who.peer_addr))};
   write_backend_request(backend_->output(), req, route_->config().backend, opening_->client_key,
                         offer, client, route_->config().forwarded);
 }

@@ -14,6 +14,7 @@ Pipeline::Io Session::io() const {
 void Session::process_client() {
   if (state_ != State::kOpen || !client_) return;
   if (after_pipeline(pipeline_->from_client(client_->input(), io()))) return;
+  watch_frame();
   if (backed_up(client_) || backed_up(backend_)) client_->set_reading(false);
 }
 

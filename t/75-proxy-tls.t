@@ -349,15 +349,15 @@ sub header_values {
     'Forwarded' => 'for=203.0.113.9', Host => 'gw.example', Origin => 'https://app.example',
     Cookie => 'sid=42', 'X-Forwarded-Proto' => 'https', 'X-Forwarded-Host' => 'evil.example');
   is($st, 101, 'forwarded = on over wss: 101');
-  is_deeply(header_values($v, 'X-Forwarded-For'), ['203.0.113.9, 127.0.0.1'],
-    'forwarded = on over wss: X-Forwarded-For appends the client to the chain');
+  is_deeply(header_values($v, 'X-Forwarded-For'), ['127.0.0.1'],
+    'forwarded = on over wss: X-Forwarded-For is the client (not in trusted_proxies: its chain replaced)');
   is_deeply(header_values($v, 'X-Forwarded-Proto'), ['http'],
     'forwarded = on over wss: X-Forwarded-Proto is the client side scheme, the client\'s replaced');
   is_deeply(header_values($v, 'X-Forwarded-Host'), ['gw.example'],
     'forwarded = on over wss: X-Forwarded-Host is the client\'s Host');
   is_deeply(header_values($v, 'Forwarded'),
-    ['for=203.0.113.9, for=127.0.0.1;host="gw.example";proto=http'],
-    'forwarded = on over wss: Forwarded (RFC 7239) appended');
+    ['for=127.0.0.1;host="gw.example";proto=http'],
+    'forwarded = on over wss: Forwarded (RFC 7239), the client\'s replaced');
   is_deeply(header_values($v, 'Host'), ["127.0.0.1:$port{good}"], 'forwarded = on: Host is the backend');
   is_deeply(header_values($v, 'Origin'), ['https://app.example'], 'forwarded = on: Origin passes');
   is_deeply(header_values($v, 'Cookie'), ['sid=42'], 'forwarded = on: Cookie passes');

@@ -256,14 +256,14 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
             "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
             "tls_ticket_rotation, max_connections_per_ip, handshake_rate_per_ip, "
             "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, proxy_protocol_timeout, "
-            "handshake_timeout, "
-            "idle_timeout, "
-            "ping_interval, max_message_size, connect_timeout");
+            "trusted_proxies, handshake_timeout, idle_timeout, "
+            "ping_interval, max_message_size, connect_timeout, frame_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_EQ(r.errors[0],
             "test.ini:4: unknown key \"listen\" in [route a]; known keys: handshake_timeout, "
-            "idle_timeout, ping_interval, max_message_size, connect_timeout, path, backend, type, "
+            "idle_timeout, ping_interval, max_message_size, connect_timeout, frame_timeout, path, "
+            "backend, type, "
             "protocols, origins, forwarded, tls_verify, tls_ca, tls_client_cert, tls_client_key, "
             "proxy_protocol");
   // Route keys are unknown in [server], and keys are case-sensitive.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "cidr.h"
 #include "handshake.h"
 #include "test_buffer.h"
 
@@ -53,11 +54,14 @@ BackendAddr ws(const std::string& host, int port, const std::string& path = "") 
 }
 
 std::string written(const Request& req, const BackendAddr& b, std::string_view protocols,
-                    std::string_view ip, bool forwarded, bool tls = false) {
+                    std::string_view ip, bool forwarded, bool tls = false,
+                    const CidrSet* trusted = nullptr) {
   Buf out;
   const HeaderField* key = req.find("Sec-WebSocket-Key");
-  write_backend_request(out, req, b, key ? key->value : "", protocols, ClientInfo{ip, tls},
-                        forwarded);
+  ClientInfo client{ip, tls};
+  client.proxies = trusted;
+  client.trusted = trusted && trusted->contains(ip);
+  write_backend_request(out, req, b, key ? key->value : "", protocols, client, forwarded);
   return out.str();
 }
 
@@ -233,23 +237,56 @@ TEST(WriteBackendRequest, ForwardedNewChain) {
             written(r->req, ws("127.0.0.1", 9001), "", "192.0.2.10", true));
 }
 
-TEST(WriteBackendRequest, ForwardedExtendsExistingChainFoldingTwoFields) {
+// trusted_proxies holding the peer: its chains are extended (two fields folded into one), its
+// X-Forwarded-Proto/-Host/-Port kept, and X-Real-IP is the right-most untrusted element.
+TEST(WriteBackendRequest, TrustedPeerChainExtendedFoldingTwoFields) {
+  CidrSet trusted;
+  std::string err;
+  ASSERT_TRUE(trusted.add("192.0.2.0/24, 198.51.100.3", err)) << err;
+  auto r = upgrade("/x",
+                   "X-Forwarded-For: 203.0.113.1, 198.51.100.2\r\n"
+                   "X-Real: keep\r\n"
+                   "x-forwarded-for: 198.51.100.3\r\n"
+                   "X-Forwarded-Proto: https\r\n"
+                   "X-Forwarded-Host: app.example\r\n"
+                   "X-Forwarded-Port: 443\r\n"
+                   "X-Real-IP: 203.0.113.66\r\n"
+                   "Forwarded: for=203.0.113.1\r\n");
+  EXPECT_EQ(fixed_head("/x") +
+                "X-Real: keep\r\n"
+                "X-Forwarded-For: 203.0.113.1, 198.51.100.2, 198.51.100.3, 192.0.2.10\r\n"
+                "X-Real-IP: 198.51.100.2\r\n"
+                "X-Forwarded-Proto: https\r\n"
+                "X-Forwarded-Host: app.example\r\n"
+                "X-Forwarded-Port: 443\r\n"
+                "Forwarded: for=203.0.113.1, "
+                "for=192.0.2.10;host=\"gate.example.com\";proto=http\r\n\r\n",
+            written(r->req, ws("127.0.0.1", 9001), "", "192.0.2.10", true, false, &trusted));
+}
+
+// Without trusted_proxies, or from a peer outside them, whatever the client claims is replaced.
+TEST(WriteBackendRequest, UntrustedPeerChainReplaced) {
+  CidrSet trusted;
+  std::string err;
+  ASSERT_TRUE(trusted.add("10.0.0.0/8", err)) << err;
   auto r = upgrade("/x",
                    "X-Forwarded-For: 203.0.113.1, 198.51.100.2\r\n"
                    "X-Real: keep\r\n"
                    "x-forwarded-for: 198.51.100.3\r\n"
                    "X-Forwarded-Proto: https\r\n"
                    "X-Forwarded-Host: spoofed.example\r\n"
+                   "X-Forwarded-Port: 443\r\n"
                    "Forwarded: for=203.0.113.1\r\n");
-  EXPECT_EQ(fixed_head("/x") +
-                "X-Real: keep\r\n"
-                "X-Forwarded-For: 203.0.113.1, 198.51.100.2, 198.51.100.3, 192.0.2.10\r\n"
-                "X-Real-IP: 192.0.2.10\r\n"
-                "X-Forwarded-Proto: http\r\n"
-                "X-Forwarded-Host: gate.example.com\r\n"
-                "Forwarded: for=203.0.113.1, "
-                "for=192.0.2.10;host=\"gate.example.com\";proto=http\r\n\r\n",
-            written(r->req, ws("127.0.0.1", 9001), "", "192.0.2.10", true));
+  std::string expected = fixed_head("/x") +
+                         "X-Real: keep\r\n"
+                         "X-Forwarded-For: 192.0.2.10\r\n"
+                         "X-Real-IP: 192.0.2.10\r\n"
+                         "X-Forwarded-Proto: http\r\n"
+                         "X-Forwarded-Host: gate.example.com\r\n"
+                         "Forwarded: for=192.0.2.10;host=\"gate.example.com\";proto=http\r\n\r\n";
+  EXPECT_EQ(expected, written(r->req, ws("127.0.0.1", 9001), "", "192.0.2.10", true));
+  EXPECT_EQ(expected,
+            written(r->req, ws("127.0.0.1", 9001), "", "192.0.2.10", true, false, &trusted));
 }
 
 TEST(WriteBackendRequest, ClientIdentityHeadersAreDroppedWhenForwarding) {
