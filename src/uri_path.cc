@@ -47,6 +47,12 @@ bool already_normal(std::string_view path) {
 
 int normalize_path(std::string_view path, std::string& storage, std::string_view& out,
                    const char** why) {
+  // Not a URI character; some backends read it as '/', which would reopen the dot-segment
+  // escape behind the prefix match. %5C stays encoded data, like %2F.
+  if (path.find('\\') != std::string_view::npos) {
+    *why = "request path has a backslash; encode it as %5C";
+    return http_status::kBadRequest;
+  }
   if (already_normal(path)) {
     out = path;
     return 0;

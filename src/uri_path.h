@@ -9,7 +9,7 @@
 // decoded (%2E too), other percent-encodings kept with upper-case hex (%2F stays encoded and
 // separates nothing), runs of '/' merged, then dot-segments removed. Returns 0 with `out`
 // viewing either `path` itself (already normal: no copy) or `storage`; or 400 and `why` for a
-// malformed or NUL percent-encoding, a path that does not start with '/', or one that climbs
-// above the root. An empty path is "/".
+// malformed or NUL percent-encoding, a raw backslash, a path that does not start with '/', or one
+// that climbs above the root. An empty path is "/".
 int normalize_path(std::string_view path, std::string& storage, std::string_view& out,
                    const char** why);

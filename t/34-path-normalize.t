@@ -92,6 +92,8 @@ my @cases = (
   ['/..', 400, undef],
   ['/app/%00', 400, undef],
   ['/app/%zz', 400, undef],
+  ['/app/..\\admin', 400, undef],
+  ['/app/..%5cadmin', 101, 'app GET /app/..%5Cadmin HTTP/1.1'],
   ['/app/%4', 400, undef],
   ['/app/%', 400, undef],
   ["/app/\x01x", 400, undef],

@@ -118,6 +118,13 @@ TEST(UriPath, EncodedNulIsRefused) {
   EXPECT_TRUE(refused("/x/../%00"));
 }
 
+TEST(UriPath, BackslashIsRefusedEncodedBackslashIsData) {
+  EXPECT_EQ("400: request path has a backslash; encode it as %5C", norm("/app/..\\admin"));
+  EXPECT_TRUE(refused("/app\\x"));
+  EXPECT_TRUE(refused("\\"));
+  EXPECT_EQ("/app/..%5Cadmin", norm("/app/..%5cadmin"));
+}
+
 TEST(UriPath, SlashesAreMerged) {
   EXPECT_EQ("/app/x", norm("/app//x"));
   EXPECT_EQ("/app/x/", norm("//app///x//"));
