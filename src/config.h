@@ -97,12 +97,13 @@ struct Config {
   AccessLogFormat access_log_format = AccessLogFormat::kText;
   uint64_t max_connections = 10000;
   uint64_t shutdown_timeout_ms = 30000;
-  std::string user;      // after binding, switch to this account; empty: stay
-  std::string group;     // and this group; empty: the user's own
-  std::string pid_file;  // written after binding, removed at exit; empty: none
-  std::string tls_cert;  // PEM chain, leaf first, for tls listeners
-  std::string tls_key;   // PEM private key of the leaf
-  int tls_line = 0;      // of tls_cert (or tls_key), for errors about the pair
+  uint64_t shutdown_grace_ms = 0;  // serving on, /healthz 503, before the stop
+  std::string user;                // after binding, switch to this account; empty: stay
+  std::string group;               // and this group; empty: the user's own
+  std::string pid_file;            // written after binding, removed at exit; empty: none
+  std::string tls_cert;            // PEM chain, leaf first, for tls listeners
+  std::string tls_key;             // PEM private key of the leaf
+  int tls_line = 0;                // of tls_cert (or tls_key), for errors about the pair
   std::string tls_protocols = "TLSv1.2 TLSv1.3";  // one or both, in this form
   std::string tls_ciphers = kDefaultTlsCiphers;
   std::string tls_client_ca;  // CAs whose client certificates are accepted

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -82,6 +83,31 @@ void drain(std::vector<std::unique_ptr<Worker>>& workers, const sigset_t& signal
       pid_file_remove();
       log_stop_writer();
       _exit(0);
+    }
+  }
+}
+
+// shutdown_grace: serving goes on with /healthz at 503, so that a balancer checking it moves
+// new clients elsewhere before the listeners close. A second stop signal ends it early.
+void grace(uint64_t ms, const sigset_t& signals) {
+  if (!ms) return;
+  log_info("serving for %llu ms more with /healthz at 503 (shutdown_grace)",
+           static_cast<unsigned long long>(ms));
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  uint64_t end = now.tv_sec * 1000ULL + now.tv_nsec / 1000000 + ms;
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t at = now.tv_sec * 1000ULL + now.tv_nsec / 1000000;
+    if (at >= end) return;
+    timespec left = {static_cast<time_t>((end - at) / 1000),
+                     static_cast<long>((end - at) % 1000 * 1000000)};
+    int sig = sigtimedwait(&signals, nullptr, &left);
+    if (sig == SIGUSR1) reopen_logs();
+    if (sig == SIGHUP) log_info("SIGHUP received while stopping: ignored");
+    if (sig == SIGTERM || sig == SIGINT) {
+      log_info("%s received again: ending the grace", strsignal(sig));
+      return;
     }
   }
 }
@@ -223,6 +249,7 @@ int main(int argc, char** argv) {
   log_info("%s received: closing connections and stopping", strsignal(sig));
   service_notify("STOPPING=1");
   stats.draining = true;  // /healthz answers 503 while the workers drain
+  grace(serving.config.shutdown_grace_ms, signals);
   for (auto& w : workers) w->stop();
   drain(workers, signals);
   for (auto& w : workers) w->join();

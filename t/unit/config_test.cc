@@ -252,7 +252,7 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
   EXPECT_EQ(p.errors[0],
             "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
             "log_level, error_log, access_log, access_log_format, max_connections, "
-            "shutdown_timeout, user, group, pid_file, tls_cert, tls_key, "
+            "shutdown_timeout, shutdown_grace, user, group, pid_file, tls_cert, tls_key, "
             "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
             "tls_ticket_rotation, max_connections_per_ip, handshake_rate_per_ip, "
             "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, proxy_protocol_timeout, "
