@@ -72,10 +72,12 @@ TEST(MetricsText, EveryFamilyHasHelpAndType) {
   std::string help;
   for (std::string line; std::getline(in, line);) {
     if (line.compare(0, 7, "# HELP ") == 0) help = line.substr(7, line.find(' ', 7) - 7);
-    if (line.compare(0, 7, "# TYPE ") == 0)
+    if (line.compare(0, 7, "# TYPE ") == 0) {
       EXPECT_EQ(line.substr(7, line.find(' ', 7) - 7), help) << "TYPE right after its HELP";
-    if (line[0] != '#')
+    }
+    if (line[0] != '#') {
       EXPECT_EQ(line.compare(0, help.size(), help), 0) << line << " outside its family " << help;
+    }
   }
   EXPECT_EQ(text.back(), '\n');
 }

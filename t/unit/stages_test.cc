@@ -87,7 +87,9 @@ TEST(Utf8HoldBack, FourByteCharacterOneByteAtATime) {
     in.add(emoji.substr(i, 1));
     ASSERT_TRUE(r.down(in, false));
     got += r.out.take();
-    if (i + 1 < emoji.size()) EXPECT_EQ(got, "") << "released part of a character at " << i;
+    if (i + 1 < emoji.size()) {
+      EXPECT_EQ(got, "") << "released part of a character at " << i;
+    }
   }
   EXPECT_EQ(got, emoji);
   EXPECT_EQ(r.out.pushes, 1) << "no empty messages for reads that completed nothing";
