@@ -249,15 +249,16 @@ TEST(ConfigError, UnknownSection) {
 TEST(ConfigError, UnknownKeyListsKnownKeys) {
   Parsed p = parse("[server]\nworkers = 2\nthreads = 4\n" + std::string(kRoute));
   ASSERT_EQ(p.errors.size(), 1u) << dump(p.errors);
-  EXPECT_EQ(p.errors[0],
-            "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
-            "log_level, error_log, access_log, access_log_format, max_connections, "
-            "shutdown_timeout, shutdown_grace, user, group, pid_file, tls_cert, tls_key, "
-            "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
-            "tls_ticket_rotation, max_connections_per_ip, handshake_rate_per_ip, "
-            "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, proxy_protocol_timeout, "
-            "trusted_proxies, handshake_timeout, idle_timeout, "
-            "ping_interval, max_message_size, connect_timeout, frame_timeout");
+  EXPECT_EQ(
+      p.errors[0],
+      "test.ini:3: unknown key \"threads\" in [server]; known keys: listen, workers, "
+      "log_level, error_log, access_log, access_log_format, max_connections, "
+      "shutdown_timeout, shutdown_grace, user, group, pid_file, tls_cert, tls_key, "
+      "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
+      "tls_ticket_rotation, max_connections_per_ip, handshake_rate_per_ip, "
+      "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, proxy_protocol_timeout, "
+      "trusted_proxies, handshake_timeout, idle_timeout, "
+      "ping_interval, max_message_size, connect_timeout, frame_timeout");
   Parsed r = parse("[route a]\npath = /a\nbackend = echo\nlisten = 1.2.3.4:5\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_EQ(r.errors[0],
