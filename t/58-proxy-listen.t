@@ -13,7 +13,6 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IO::Socket::SSL;
 use JSON::PP;
-use Socket qw(inet_aton inet_pton AF_INET6);
 use Time::HiRes qw(sleep time);
 use WsgateTest;
 
@@ -74,18 +73,6 @@ sub backend_heads {
 
 # ---- headers ----
 my $V2SIG = "\r\n\r\n\0\r\nQUIT\n";
-sub v1 { my ($src, $sport, $dst, $dport) = @_; "PROXY TCP4 $src $dst $sport $dport\r\n" }
-sub v2_inet {
-  my ($src, $sport, $dst, $dport, $tlvs) = @_;
-  $tlvs //= '';
-  my $body = inet_aton($src) . inet_aton($dst) . pack('nn', $sport, $dport) . $tlvs;
-  return $V2SIG . pack('CCn', 0x21, 0x11, length $body) . $body;
-}
-sub v2_inet6 {
-  my ($src, $sport, $dst, $dport) = @_;
-  my $body = inet_pton(AF_INET6, $src) . inet_pton(AF_INET6, $dst) . pack('nn', $sport, $dport);
-  return $V2SIG . pack('CCn', 0x21, 0x21, length $body) . $body;
-}
 sub v2_local { $V2SIG . pack('CCn', 0x20, 0x00, 0) }
 sub tlv { my ($type, $v) = @_; pack('Cn', $type, length $v) . $v }
 
@@ -154,17 +141,17 @@ sub echo_after {
 }
 
 # ---- valid headers ----
-is(echo_after(v1('192.0.2.7', 5555, '198.51.100.1', 443), msg => 'v1'), 101,
+is(echo_after(proxy_v1('192.0.2.7', 5555, '198.51.100.1', 443), msg => 'v1'), 101,
   'v1 TCP4 header and upgrade in one write: 101 and an echo');
 ok(wait_for(5, sub { (slurp($acc) // '') =~ m{^\S+ 192\.0\.2\.7:5555 "/echo" .*status=101}m }),
   "the access log names the header's source, not the balancer");
-is(echo_after(v2_inet('192.0.2.8', 6000, '198.51.100.1', 443, tlv(0x02, 'gate.test')), msg => 'v2'),
+is(echo_after(proxy_v2('192.0.2.8', 6000, '198.51.100.1', 443, tlv(0x02, 'gate.test')), msg => 'v2'),
   101, 'v2 INET header with a TLV: 101 and an echo');
 ok(wait_for(5, sub { (slurp($acc) // '') =~ m{^\S+ 192\.0\.2\.8:6000 "/echo" }m }),
   'v2: the access log names the source');
-is(echo_after(v1('192.0.2.9', 7000, '198.51.100.1', 443), split => 1, msg => 'split v1'), 101,
+is(echo_after(proxy_v1('192.0.2.9', 7000, '198.51.100.1', 443), split => 1, msg => 'split v1'), 101,
   'a v1 header written one byte at a time: 101');
-is(echo_after(v2_inet('192.0.2.10', 7001, '198.51.100.1', 443), split => 1, msg => 'split v2'),
+is(echo_after(proxy_v2('192.0.2.10', 7001, '198.51.100.1', 443), split => 1, msg => 'split v2'),
   101, 'a v2 header written one byte at a time: 101');
 ok(wait_for(5, sub { (slurp($acc) // '') =~ m{^\S+ 192\.0\.2\.10:7001 "/echo" }m }),
   'and its source is the client');
@@ -180,19 +167,19 @@ sub ws_after {
   return ($status, $h ? $h->{headers} : {});
 }
 {
-  my ($st, $h) = ws_after(v2_inet('203.0.113.9', 4242, '198.51.100.1', 443), '/ws?v2');
+  my ($st, $h) = ws_after(proxy_v2('203.0.113.9', 4242, '198.51.100.1', 443), '/ws?v2');
   is($st, 101, 'v2 to a ws:// backend: 101');
   is($h->{'x-forwarded-for'}, '203.0.113.9', 'X-Forwarded-For: the PROXY source');
   is($h->{'x-real-ip'}, '203.0.113.9', 'X-Real-IP: the PROXY source');
   like($h->{forwarded} // '', qr/^for=203\.0\.113\.9;/, 'Forwarded: for= the PROXY source');
 }
 {
-  my ($st, $h) = ws_after(v1('198.51.100.77', 1, '198.51.100.1', 443), '/ws?v1');
+  my ($st, $h) = ws_after(proxy_v1('198.51.100.77', 1, '198.51.100.1', 443), '/ws?v1');
   is($st, 101, 'v1 to a ws:// backend: 101');
   is($h->{'x-real-ip'}, '198.51.100.77', 'v1: X-Real-IP is the PROXY source');
 }
 {
-  my ($st, $h) = ws_after(v2_inet6('2001:db8::9', 9, '2001:db8::1', 443), '/ws?v6');
+  my ($st, $h) = ws_after(proxy_v2('2001:db8::9', 9, '2001:db8::1', 443), '/ws?v6');
   is($st, 101, 'v2 INET6 to a ws:// backend: 101');
   is($h->{'x-forwarded-for'}, '2001:db8::9', 'X-Forwarded-For: the IPv6 source');
   like($h->{forwarded} // '', qr/^for="\[2001:db8::9\]";/, 'Forwarded: the IPv6 source, quoted');
@@ -244,13 +231,13 @@ is(($after->{oversized} // 0) - ($before->{oversized} // 0), 1, 'metrics: reason
 is(($after->{timeout} // 0) - ($before->{timeout} // 0), 2, 'metrics: reason="timeout"');
 like($gw->log_text, qr/127\.0\.0\.1:\d+: proxy listener: closing, malformed: no PROXY protocol signature/,
   'the error log names the socket peer and the reason');
-is(echo_after(v1('192.0.2.11', 1, '198.51.100.1', 443)), 101, 'and the listener still serves');
+is(echo_after(proxy_v1('192.0.2.11', 1, '198.51.100.1', 443)), 101, 'and the listener still serves');
 
 # ---- a tls proxy listener: the header, then the TLS handshake on the same socket ----
 {
   my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $tp, Proto => 'tcp')
     or die "connect: $!";
-  send_all($s, v2_inet('192.0.2.44', 4444, '198.51.100.1', 443));
+  send_all($s, proxy_v2('192.0.2.44', 4444, '198.51.100.1', 443));
   my $ok = IO::Socket::SSL->start_SSL($s, SSL_ca_file => "$dir/ca.pem",
     SSL_verifycn_name => 'localhost', SSL_verifycn_scheme => 'http', Timeout => 5);
   ok($ok, 'tls proxy: the TLS handshake after the v2 header succeeds')

@@ -12,12 +12,13 @@ use IO::Socket::UNIX;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use MIME::Base64 qw(encode_base64);
+use Socket qw(inet_pton AF_INET AF_INET6);
 
 our @EXPORT = qw(
   empty_port wsgate start_server start_program tcp_echo_server recorder scripted
   raw_connect raw_upgrade read_http_response ws_open client_frame read_frame
   read_until_close tcp_closed send_all rss_kib wait_for slurp run_command test_pki
-  check_config named_line
+  check_config named_line proxy_v1 proxy_v2
 );
 
 # The wsgate binary: $WSGATE, or build/wsgate in this checkout.
@@ -184,6 +185,23 @@ sub scripted {
     $script->($c);
     1 while sysread($c, my $buf, 65536);
   });
+}
+
+# A PROXY protocol v1 header: TCP4 or TCP6 by the source address's form.
+sub proxy_v1 {
+  my ($src, $sport, $dst, $dport) = @_;
+  my $fam = $src =~ /:/ ? 'TCP6' : 'TCP4';
+  return "PROXY $fam $src $dst $sport $dport\r\n";
+}
+
+# A PROXY protocol v2 PROXY header over TCP (IPv4 or IPv6 by the source's form), with the
+# TLVs' bytes if given.
+sub proxy_v2 {
+  my ($src, $sport, $dst, $dport, $tlvs) = @_;
+  my ($af, $fam) = $src =~ /:/ ? (AF_INET6, 0x21) : (AF_INET, 0x11);
+  my $body = inet_pton($af, $src) . inet_pton($af, $dst) . pack('nn', $sport, $dport)
+    . ($tlvs // '');
+  return "\r\n\r\n\0\r\nQUIT\n" . pack('CCn', 0x21, $fam, length $body) . $body;
 }
 
 # A backend that appends what it receives to $file (after $delay seconds of not reading) and, at
