@@ -164,6 +164,10 @@ std::string log_time() {
   return std::string(buf, format_now(buf, sizeof buf));
 }
 
+bool log_access_enabled() {
+  return g_access_fd != kOff;
+}
+
 void log_access_line(const std::string& line, bool stamp) {
   if (g_access_fd == kOff) return;
   if (g_access_fd == kSyslog) {

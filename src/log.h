@@ -30,6 +30,8 @@ void log_msg(LogLevel level, const char* fmt, ...) __attribute__((format(printf,
 // One access-log line as given, after the time when `stamp` (never for syslog); a no-op when
 // the access log is off.
 void log_access_line(const std::string& line, bool stamp);
+// False when access_log = off, so that callers need not build a line for nothing.
+bool log_access_enabled();
 // The local time as log lines carry it, e.g. 2026-11-29T17:30:00.123.
 std::string log_time();
 // Logs with strerror(errno) appended, then exits 1.

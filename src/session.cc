@@ -234,6 +234,7 @@ void Session::send_ping() {
 // ---- access log ----
 
 void Session::write_access_log() {
+  if (!log_access_enabled()) return;
   timeval now;
   event_base_gettimeofday_cached(host_.base(), &now);
   static const ConnInfo kNone;
