@@ -57,6 +57,13 @@ void rotate(Ring& r, uint64_t epoch) {
 }
 
 // Sets up the ticket cipher and MAC with `k`.
+// Fetched once: EVP_aes_256_cbc() would make OpenSSL 3 look the cipher up by name (locks,
+// string compares) for every ticket.
+const EVP_CIPHER* ticket_cipher() {
+  static EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  return c ? c : EVP_aes_256_cbc();
+}
+
 bool use_key(const TicketKey& k, const unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
              int enc) {
   OSSL_PARAM params[] = {
@@ -65,7 +72,7 @@ bool use_key(const TicketKey& k, const unsigned char* iv, EVP_CIPHER_CTX* cipher
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
       OSSL_PARAM_construct_end()};
   if (EVP_MAC_CTX_set_params(mac, params) != 1) return false;
-  return EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv, enc) == 1;
+  return EVP_CipherInit_ex(cipher, ticket_cipher(), nullptr, k.aes, iv, enc) == 1;
 }
 
 // OpenSSL's ticket callback: 1 to encrypt, 2 to decrypt and issue a fresh ticket, 0 for an
