@@ -1,5 +1,5 @@
-// The key table's internals, shared by the table (config_table.cc) and the INI driver
-// (config.cc): each row's target member and its optional check.
+// The key table's internals, shared by the table (config_table.cc), its parsers (config_set.cc) and
+// the INI driver (config.cc): each row's target member and its optional check.
 #pragma once
 
 #include <string>
@@ -27,6 +27,8 @@ using Field = std::variant<
 // A key's own rule on top of its type: checks, and may rewrite, one value (for a list,
 // one item) before the type's parser stores it. False with err to refuse it.
 using Check = bool (*)(std::string& value, std::string& err);
+
+constexpr uint64_t kAny = 0;  // as a row's max: no upper bound
 
 // One row: what tests and docs see, plus where the value goes.
 struct Option {
