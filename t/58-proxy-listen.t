@@ -22,26 +22,6 @@ plan skip_all => 'needs /usr/bin/python3 with websockets'
 
 my $dir = tempdir(CLEANUP => 1);
 
-# ---- a ws:// backend (python3-websockets): one JSON line per upgrade, then echo ----
-my $backend_py = <<'PY';
-import asyncio, json, sys
-import websockets
-
-port, logfile = int(sys.argv[1]), sys.argv[2]
-
-async def handler(ws, path):
-    hdrs = {k.lower(): v for k, v in ws.request_headers.raw_items()}
-    with open(logfile, "a") as f:
-        f.write(json.dumps({"path": path, "headers": hdrs}) + "\n")
-    async for msg in ws:
-        await ws.send(msg)
-
-async def main():
-    async with websockets.serve(handler, "127.0.0.1", port, compression=None):
-        await asyncio.Future()
-
-asyncio.run(main())
-PY
 # ---- a client (python3-websockets) from a chosen local address: sends one message ----
 my $client_py = <<'PY';
 import asyncio, sys
@@ -55,15 +35,13 @@ async def main():
 
 asyncio.run(main())
 PY
-for (['backend.py', $backend_py], ['client.py', $client_py]) {
-  open my $fh, '>', "$dir/$_->[0]" or die;
-  print $fh $_->[1];
+{
+  open my $fh, '>', "$dir/client.py" or die;
+  print $fh $client_py;
   close $fh;
 }
-my $bport = empty_port();
-my $heads = "$dir/heads.jsonl";
-my $backend = start_program([$PY, "$dir/backend.py", $bport, $heads], port => $bport,
-  out => "$dir/backend.log");
+# A ws:// backend (python3-websockets): one JSON line per upgrade, then echo.
+my ($backend, $bport, $heads) = ws_recorder($dir);
 
 # The upgrade requests the backend saw, parsed.
 sub backend_heads {

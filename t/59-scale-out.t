@@ -25,31 +25,8 @@ plan skip_all => 'needs 127.0.0.7 on the loopback'
 
 my $dir = tempdir(CLEANUP => 1);
 
-# ---- the backend (python3-websockets): one JSON line per upgrade, then echo ----
-open my $py, '>', "$dir/backend.py" or die;
-print $py <<'PY';
-import asyncio, json, sys
-import websockets
-
-port, logfile = int(sys.argv[1]), sys.argv[2]
-
-async def handler(ws, path):
-    with open(logfile, "a") as f:
-        f.write(json.dumps({"path": path, "ip": ws.request_headers.get("X-Real-IP")}) + "\n")
-    async for msg in ws:
-        await ws.send(msg)
-
-async def main():
-    async with websockets.serve(handler, "127.0.0.1", port, compression=None):
-        await asyncio.Future()
-
-asyncio.run(main())
-PY
-close $py;
-my $bport = empty_port();
-my $seen = "$dir/seen.jsonl";
-my $backend = start_program([$PY, "$dir/backend.py", $bport, $seen], port => $bport,
-  out => "$dir/backend.log");
+# ---- the backend: python3-websockets, recording each upgrade's path and headers ----
+my ($backend, $bport, $seen) = ws_recorder($dir);
 
 # Which instance served each request (the backend URL's path, /a or /b) and the client address
 # the backend was told, by the request's n=.
@@ -58,7 +35,7 @@ sub served {
   for (split /\n/, slurp($seen) // '') {
     my $e = decode_json($_);
     my ($inst, $n) = $e->{path} =~ m{^/(\w)\?n=(\d+)$} or next;
-    $by{$n} = { inst => $inst, ip => $e->{ip} };
+    $by{$n} = { inst => $inst, ip => $e->{headers}{'x-real-ip'} };
   }
   return \%by;
 }

@@ -18,7 +18,7 @@ our @EXPORT = qw(
   empty_port wsgate start_server start_program tcp_echo_server recorder scripted
   raw_connect raw_upgrade read_http_response ws_open client_frame read_frame
   read_until_close tcp_closed send_all rss_kib wait_for slurp run_command test_pki
-  check_config named_line proxy_v1 proxy_v2
+  check_config named_line proxy_v1 proxy_v2 ws_recorder
 );
 
 # The wsgate binary: $WSGATE, or build/wsgate in this checkout.
@@ -185,6 +185,39 @@ sub scripted {
     $script->($c);
     1 while sysread($c, my $buf, 65536);
   });
+}
+
+# A ws:// backend (python3-websockets, /usr/bin/python3) that appends one JSON line per upgrade,
+# {"path": PATH, "headers": {lower-case name: value}}, to a file in $dir, then echoes.
+# Returns (the program's handle, its port, the file).
+sub ws_recorder {
+  my ($dir) = @_;
+  open my $fh, '>', "$dir/ws_recorder.py" or die;
+  print $fh <<'PY';
+import asyncio, json, sys
+import websockets
+
+port, logfile = int(sys.argv[1]), sys.argv[2]
+
+async def handler(ws, path):
+    hdrs = {k.lower(): v for k, v in ws.request_headers.raw_items()}
+    with open(logfile, "a") as f:
+        f.write(json.dumps({"path": path, "headers": hdrs}) + "\n")
+    async for msg in ws:
+        await ws.send(msg)
+
+async def main():
+    async with websockets.serve(handler, "127.0.0.1", port, compression=None):
+        await asyncio.Future()
+
+asyncio.run(main())
+PY
+  close $fh;
+  my $port = empty_port();
+  my $file = "$dir/ws_recorder.jsonl";
+  my $prog = start_program(['/usr/bin/python3', "$dir/ws_recorder.py", $port, $file],
+    port => $port, out => "$dir/ws_recorder.log");
+  return ($prog, $port, $file);
 }
 
 # A PROXY protocol v1 header: TCP4 or TCP6 by the source address's form.
