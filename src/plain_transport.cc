@@ -2,14 +2,30 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+
+#include <algorithm>
 
 namespace {
 
 // Small messages keep small evbuffer chains: memory per idle connection.
 constexpr uint32_t kPlainMinRead = 4096;
+// Chains per writev: libevent's own cap for evbuffer_write.
+constexpr int kIov = 128;
+
+// recv(2) and send(2) without glibc's cancellation-point wrapper, which in a threaded process
+// flips the thread's cancel state with two atomic operations around each call; wsgate never
+// cancels a thread, and these run once per message.
+ssize_t raw_recv(int fd, void* p, size_t n) {
+  return syscall(SYS_recvfrom, fd, p, n, 0, nullptr, nullptr);
+}
+ssize_t raw_send(int fd, const void* p, size_t n) {
+  return syscall(SYS_sendto, fd, p, n, MSG_NOSIGNAL, nullptr, 0);
+}
 
 }  // namespace
 
@@ -20,10 +36,11 @@ PlainTransport::PlainTransport(event_base* base, int fd, const sockaddr* peer)
 
 PlainTransport::PlainTransport(event_base* base) : SocketTransport(base, kPlainMinRead) {}
 
-// One readv; a read that does not fill the space has emptied the socket.
+// One read; a read that does not fill the space has emptied the socket. recv() when the space
+// is one piece: the kernel then copies no iovec array in.
 ssize_t PlainTransport::read_iov(const iovec* iov, int n, size_t) {
   for (;;) {
-    ssize_t got = readv(fd_, iov, n);
+    ssize_t got = n == 1 ? raw_recv(fd_, iov[0].iov_base, iov[0].iov_len) : readv(fd_, iov, n);
     if (got >= 0) return got;
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail(errno);
@@ -31,9 +48,17 @@ ssize_t PlainTransport::read_iov(const iovec* iov, int n, size_t) {
   }
 }
 
-// libevent writes the chains with one writev.
+// One send() for one chain, the usual case of a message, else one writev of up to kIov chains;
+// each skips the iovec copy-in where it can.
 void PlainTransport::write_out() {
-  int n = evbuffer_write(out_, fd_);
+  evbuffer_iovec v[kIov];
+  int nv = evbuffer_peek(out_, -1, nullptr, v, kIov);
+  ssize_t n;
+  if (nv == 1)
+    n = raw_send(fd_, v[0].iov_base, v[0].iov_len);
+  else
+    n = writev(fd_, reinterpret_cast<iovec*>(v), std::min(nv, kIov));
+  if (n > 0) evbuffer_drain(out_, static_cast<size_t>(n));
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
     fail(errno);
   else if (n > 0)
