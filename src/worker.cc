@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -30,14 +32,19 @@ Worker::Worker(int id, std::shared_ptr<const Runtime> rt, std::atomic<uint64_t>&
   event_config* cfg = event_config_new();
   if (!cfg) fatalx("cannot create an event base");
   event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  // Only this worker's thread touches its base, so libevent need not take a lock around every
+  // callback; other threads wake it through wake_fd_.
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
   base_ = event_base_new_with_config(cfg);
   event_config_free(cfg);
   if (!base_) fatalx("cannot create an event base");
   dns_ =
       evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   if (!dns_) dns_ = evdns_base_new(base_, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-  stop_ev_ = event_new(base_, -1, 0, on_stop, this);
-  runtime_ev_ = event_new(base_, -1, 0, on_runtime, this);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) fatal("eventfd");
+  wake_ev_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
+  if (!wake_ev_ || event_add(wake_ev_, nullptr) != 0) fatalx("cannot watch the wake-up eventfd");
   resume_ev_ = evtimer_new(base_, on_resume, this);
   deadline_ev_ = evtimer_new(base_, on_deadline, this);
   route_counters_.index(rt_->router);
@@ -57,8 +64,8 @@ Worker::~Worker() {
   while (sessions_) session_done(sessions_);
   proxy_filters_.reset();
   for (Listener& l : listeners_) evconnlistener_free(l.l);
-  event_free(stop_ev_);
-  event_free(runtime_ev_);
+  event_free(wake_ev_);
+  close(wake_fd_);
   event_free(resume_ev_);
   event_free(deadline_ev_);
   if (dns_) evdns_base_free(dns_, 0);
@@ -133,8 +140,15 @@ void Worker::run() {
   finished_ = true;
 }
 
+void Worker::wake() {
+  uint64_t one = 1;
+  while (write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
 void Worker::stop() {
-  event_active(stop_ev_, EV_READ, 0);
+  stop_asked_ = true;
+  wake();
 }
 
 void Worker::use_runtime(std::shared_ptr<const Runtime> rt) {
@@ -142,25 +156,34 @@ void Worker::use_runtime(std::shared_ptr<const Runtime> rt) {
     std::lock_guard<std::mutex> lock(next_rt_mu_);
     next_rt_ = std::move(rt);
   }
-  event_active(runtime_ev_, EV_READ, 0);
+  wake();
+}
+
+// What other threads asked for: a new Runtime, a stop, or both, in that order.
+void Worker::on_wake(int fd, short, void* ctx) {
+  Worker* w = static_cast<Worker*>(ctx);
+  uint64_t n;
+  while (read(fd, &n, sizeof n) < 0 && errno == EINTR) {
+  }
+  w->take_runtime();
+  if (w->stop_asked_ && !w->stopping_) w->stop_now();
 }
 
 // The swap happens on the worker's thread, between callbacks, so rt_ needs no lock.
-void Worker::on_runtime(int, short, void* ctx) {
-  Worker* w = static_cast<Worker*>(ctx);
+void Worker::take_runtime() {
   {
-    std::lock_guard<std::mutex> lock(w->next_rt_mu_);
-    if (!w->next_rt_ || w->next_rt_ == w->rt_) return;
-    w->rt_ = std::move(w->next_rt_);
+    std::lock_guard<std::mutex> lock(next_rt_mu_);
+    if (!next_rt_ || next_rt_ == rt_) return;
+    rt_ = std::move(next_rt_);
   }
-  w->route_counters_.index(w->rt_->router);
+  route_counters_.index(rt_->router);
   // Every session open now started on an older Runtime.
-  w->counters_.old_generation.store(w->counters_.active.load(std::memory_order_relaxed),
-                                    std::memory_order_relaxed);
+  counters_.old_generation.store(counters_.active.load(std::memory_order_relaxed),
+                                 std::memory_order_relaxed);
   std::string err;
-  if (!w->stopping_ && !w->follow_listeners(w->rt_->config.listen, err))
-    log_error("worker %d: %s", w->id_, err.c_str());
-  w->serving_ = w->rt_.get();
+  if (!stopping_ && !follow_listeners(rt_->config.listen, err))
+    log_error("worker %d: %s", id_, err.c_str());
+  serving_ = rt_.get();
 }
 
 void Worker::join() {
@@ -262,25 +285,24 @@ void Worker::on_resume(int, short, void* ctx) {
 }
 
 // Stop accepting, close open sessions with 1001, and exit once they are gone or time is up.
-void Worker::on_stop(int, short, void* ctx) {
-  Worker* w = static_cast<Worker*>(ctx);
-  w->stopping_ = true;
-  for (Listener& l : w->listeners_) evconnlistener_free(l.l);
-  w->listeners_.clear();
-  evtimer_del(w->resume_ev_);
-  w->proxy_filters_->clear();
-  for (Session* s = w->sessions_; s;) {
+void Worker::stop_now() {
+  stopping_ = true;
+  for (Listener& l : listeners_) evconnlistener_free(l.l);
+  listeners_.clear();
+  evtimer_del(resume_ev_);
+  proxy_filters_->clear();
+  for (Session* s = sessions_; s;) {
     Session* next = s->next;
     s->shutdown();  // may delete s
     s = next;
   }
-  if (!w->sessions_) {
-    event_base_loopexit(w->base_, nullptr);
+  if (!sessions_) {
+    event_base_loopexit(base_, nullptr);
     return;
   }
-  uint64_t ms = w->rt_->config.shutdown_timeout_ms;
+  uint64_t ms = rt_->config.shutdown_timeout_ms;
   timeval tv = {static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
-  evtimer_add(w->deadline_ev_, &tv);
+  evtimer_add(deadline_ev_, &tv);
 }
 
 void Worker::on_deadline(int, short, void* ctx) {

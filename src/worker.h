@@ -65,8 +65,13 @@ class Worker final : public SessionHost {
   static void on_accept(evconnlistener* l, int fd, sockaddr* addr, int len, void* ctx);
   static void on_accept_error(evconnlistener* l, void* ctx);
   static void on_resume(int fd, short what, void* ctx);
-  static void on_stop(int fd, short what, void* ctx);
-  static void on_runtime(int fd, short what, void* ctx);
+  static void on_wake(int fd, short what, void* ctx);
+  // Wakes the loop from another thread.
+  void wake();
+  // Stops accepting and closes the sessions (on_wake, when stop() asked).
+  void stop_now();
+  // Swaps in the Runtime that use_runtime() left, if any.
+  void take_runtime();
   static void on_deadline(int fd, short what, void* ctx);
   void run();
   // Counts a new client connection against max_connections; true if it is over.
@@ -89,8 +94,10 @@ class Worker final : public SessionHost {
   event_base* base_ = nullptr;
   evdns_base* dns_ = nullptr;
   std::vector<Listener> listeners_;
-  event* stop_ev_ = nullptr;
-  event* runtime_ev_ = nullptr;
+  // Other threads only write to wake_fd_: the base has no lock (EVENT_BASE_FLAG_NOLOCK).
+  int wake_fd_ = -1;
+  event* wake_ev_ = nullptr;
+  std::atomic<bool> stop_asked_{false};
   std::mutex next_rt_mu_;
   std::shared_ptr<const Runtime> next_rt_;        // from use_runtime(), until the worker takes it
   std::atomic<const Runtime*> serving_{nullptr};  // rt_, once its listeners are in place
