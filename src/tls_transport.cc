@@ -21,8 +21,11 @@ namespace {
 // A record's worth of plaintext: reads start at one record, writes offer one record per call
 // (partial writes return after each record), so a message is never cut into small records.
 constexpr uint32_t kRecord = 16384;
-// OpenSSL's read buffer with read ahead: four full records per system call. Released while
-// empty (SSL_MODE_RELEASE_BUFFERS), so only a connection with bytes in flight holds it.
+// OpenSSL's read buffer with read ahead for a peer that sends in bulk: four full records per
+// system call. Released while empty (SSL_MODE_RELEASE_BUFFERS), so only a connection with
+// bytes in flight holds it. Until a read fills its space, OpenSSL's one-record default does:
+// handshakes and small messages then allocate and free a quarter as much per connection,
+// which glibc would otherwise hand back to the kernel (madvise) only to fault it in again.
 constexpr size_t kReadAhead = 4 * (16384 + 512);
 // Most written to one socket in one wake-up, as reads have their budget.
 constexpr size_t kWriteBudget = 512 * 1024;
@@ -81,7 +84,6 @@ void TlsTransport::setup() {
   // OpenSSL then reads what the socket has, up to its buffer, not a record header and a body
   // in two system calls.
   SSL_set_read_ahead(ssl_, 1);
-  SSL_set_default_read_buffer_len(ssl_, kReadAhead);
   SSL_set_app_data(ssl_, this);
 }
 
@@ -178,8 +180,14 @@ void TlsTransport::writable_io() {
 
 // SSL_read until the space is full or OpenSSL needs the socket: with read ahead, it takes
 // what the socket holds (16 KiB and more) in one system call and decrypts record by record.
-ssize_t TlsTransport::read_iov(const iovec* iov, int n, size_t) {
+ssize_t TlsTransport::read_iov(const iovec* iov, int n, size_t space) {
   if (eof_seen_) return 0;
+  // Asked for more than a record: a read filled its space, so the peer sends in bulk. From
+  // OpenSSL's next buffer on (it is released while empty), read four records per read(2).
+  if (space > kRecord && !bulk_) {
+    bulk_ = true;
+    SSL_set_default_read_buffer_len(ssl_, kReadAhead);
+  }
   size_t total = 0;
   for (int i = 0; i < n; i++) {
     size_t off = 0;

@@ -59,4 +59,5 @@ class TlsTransport final : public SocketTransport {
   bool write_wants_read_ = false;
   bool close_notify_sent_ = false;
   bool renegotiating_ = false;
+  bool bulk_ = false;  // reads use the large read-ahead buffer
 };
