@@ -119,6 +119,7 @@ void Session::accept_request(evbuffer* in, size_t head_len) {
   backend_->set_handler(this);
   if (ProxyProtocol pp = route_->config().proxy_protocol; pp != ProxyProtocol::kOff) {
     ProxyHeader header;  // the client's addresses, ahead of the upgrade or the ClientHello
+    client_->learn_local_address();
     proxy_header(pp, client_->info(), header);
     backend_->set_preamble(header.bytes, header.len);
   }

@@ -66,7 +66,7 @@ size_t length(evbuffer* b) {
 
 SocketTransport::SocketTransport(event_base* base, int fd, const sockaddr* peer, uint32_t min_read)
     : base_(base), min_read_(min_read - kChainHeader), read_size_(min_read_) {
-  info_ = accepted_conn_info(fd, peer);
+  info_ = accepted_conn_info(peer);
   use_fd(fd);
 }
 
@@ -88,10 +88,10 @@ SocketTransport::~SocketTransport() {
   }
 }
 
-// Binds the events to a socket that is now ours.
+// Binds the events to a socket that is now ours, non-blocking already (accept4 and socket
+// with SOCK_NONBLOCK): no fcntl(2) per connection.
 void SocketTransport::use_fd(int fd) {
   fd_ = fd;
-  evutil_make_socket_nonblocking(fd);
   socket_nodelay(fd);
   if (!read_ev_) read_ev_ = event_new(base_, fd, EV_READ | EV_PERSIST, on_read, this);
   if (write_ev_) {
@@ -208,6 +208,15 @@ bool SocketTransport::send_preamble() {
   }
   preamble_.reset();
   return true;
+}
+void SocketTransport::learn_local_address() {
+  if (!info_ || info_->local_addr.ss_family != AF_UNSPEC || fd_ < 0) return;
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  // Only inet addresses, as set_conn_addresses keeps them: a listener is never a unix socket.
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+      (local.ss_family == AF_INET || local.ss_family == AF_INET6))
+    info_->local_addr = local;
 }
 
 void SocketTransport::set_preamble(const void* data, size_t len) {

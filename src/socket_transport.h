@@ -40,6 +40,7 @@ class SocketTransport : public Transport {
   std::string error() const override;
   // Held until the connect completes, then written raw before the subclass starts (TLS too).
   void set_preamble(const void* data, size_t len) override;
+  void learn_local_address() override;
 
  protected:
   enum Pending : uint8_t {

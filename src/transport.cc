@@ -26,12 +26,10 @@ void Transport::set_addresses(const sockaddr* peer, const sockaddr* local) {
   if (info_) set_conn_addresses(*info_, peer, local);
 }
 
-std::unique_ptr<ConnInfo> accepted_conn_info(int fd, const sockaddr* peer) {
+std::unique_ptr<ConnInfo> accepted_conn_info(const sockaddr* peer) {
   auto info = std::make_unique<ConnInfo>();
-  sockaddr_storage local{};
-  socklen_t len = sizeof local;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) local.ss_family = AF_UNSPEC;
-  set_conn_addresses(*info, peer, reinterpret_cast<sockaddr*>(&local));
+  sockaddr_storage none{};
+  set_conn_addresses(*info, peer, reinterpret_cast<sockaddr*>(&none));
   return info;
 }
 
@@ -48,7 +46,6 @@ void set_conn_addresses(ConnInfo& info, const sockaddr* peer, const sockaddr* lo
   copy_address(info.peer_addr, peer);
   copy_address(info.local_addr, local);
   info.peer = format_address(peer, &info.peer_ip);
-  info.local = local->sa_family == AF_UNSPEC ? std::string() : format_address(local, nullptr);
 }
 
 std::string format_address(const sockaddr* addr, std::string* ip) {

@@ -38,9 +38,9 @@ enum class TlsFailure : uint8_t {
 struct ConnInfo {
   std::string peer;               // "192.0.2.1:5000" or "[2001:db8::1]:5000"
   std::string peer_ip;            // without the port
-  std::string local;              // the address the peer connected to, "host:port"
-  sockaddr_storage peer_addr{};   // the same two, binary: for per-client limits and for
-  sockaddr_storage local_addr{};  // PROXY headers sent on
+  sockaddr_storage peer_addr{};   // the same, binary: for per-client limits
+  sockaddr_storage local_addr{};  // the address the peer connected to, for PROXY headers sent
+                                  // on; AF_UNSPEC until Transport::learn_local_address()
   bool tls = false;
   std::string tls_version;
   std::string sni;
@@ -105,6 +105,9 @@ class Transport {
   std::unique_ptr<ConnInfo> take_info() { return std::move(info_); }
   // An accepted socket's addresses as a PROXY header gave them, before anyone reads info().
   void set_addresses(const sockaddr* peer, const sockaddr* local);
+  // Fills info().local_addr from the socket if nothing set it yet; only its few users pay
+  // the getsockname(2).
+  virtual void learn_local_address() {}
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -116,9 +119,9 @@ class Transport {
   uint64_t bytes_written_ = 0;
 };
 
-// The ConnInfo of an accepted socket: the peer's address and the one it connected to.
-std::unique_ptr<ConnInfo> accepted_conn_info(int fd, const struct sockaddr* peer);
-// Sets a ConnInfo's addresses, binary and text (a PROXY header replaces the socket's).
+// The ConnInfo of an accepted socket: the peer's address.
+std::unique_ptr<ConnInfo> accepted_conn_info(const struct sockaddr* peer);
+// Sets a ConnInfo's addresses (a PROXY header replaces the socket's).
 void set_conn_addresses(ConnInfo& info, const struct sockaddr* peer, const struct sockaddr* local);
 
 // "host:port" or "[v6]:port" for a socket address, and the bare host into `ip` if wanted.

@@ -21,7 +21,6 @@ class FakeTransport final : public Transport {
     info_ = std::make_unique<ConnInfo>();
     info_->peer = "192.0.2.7:40000";
     info_->peer_ip = "192.0.2.7";
-    info_->local = "198.51.100.1:443";
   }
   ~FakeTransport() override {
     if (gone_) *gone_ = true;

@@ -175,7 +175,7 @@ class TlsTransportTest : public LoopbackTest {
     });
     sockaddr_storage from;
     socklen_t len = sizeof from;
-    int fd = accept(listener_, reinterpret_cast<sockaddr*>(&from), &len);
+    int fd = accept4(listener_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK);
     ASSERT_GE(fd, 0);
     t_ = TlsTransport::accept(base_, fd, reinterpret_cast<sockaddr*>(&from), server_ctx_);
     ASSERT_TRUE(t_);
