@@ -90,7 +90,7 @@ fuzz: fuzz-deps $(FUZZ_BUILD)/Makefile
 # with the templates in ../shared/peers (or BENCH_PEERS); reports only, never fails on a number.
 bench: bench-deps
 	$(MAKE) all
-	$(MAKE) -C $(BUILD) bench/wsbench
+	$(MAKE) -C $(BUILD) bench/wsbench bench/floor
 	bash bench/run
 
 # SKIP_INTEGRATION=1 runs only the unit tests on the tarball, not t/*.t. Parallel is safe for the

@@ -125,11 +125,17 @@ start_peer() {
 }
 
 # Starts proxy $1 on port $2 pinned to the proxy CPU: wsgate with a WS->WS and a WS->TCP route,
-# a peer in front of the backend its route needs; with $3 (a make_pki certificate), a TLS
+# the floor relay in front of the WS echo, a peer in front of the backend its route needs; with $3 (a make_pki certificate), a TLS
 # listener with that certificate instead. Sets $started and $measured.
 start_proxy() {
   local name=$1 port=$2 cert=${3:-}
-  if [ "$name" = wsgate ]; then
+  if [ "$name" = floor ]; then
+    "${PROXY_CPU[@]}" "$FLOOR" -p "$port" -b "$echo_port" &
+    started=$!
+    measured=$started
+    pids+=("$started")
+    wait_port "$port" "$started"
+  elif [ "$name" = wsgate ]; then
     start_wsgate "$port" "$(printf '[route ws]\npath = %s\nbackend = ws://127.0.0.1:%s/echo\n[route tcp]\npath = %s\nbackend = tcp://127.0.0.1:%s' \
       "${WS_PATH[wsgate]}" "$echo_port" "${TCP_PATH[wsgate]}" "$tcp_port")" proxy "$cert"
   elif [ -n "${WS_PATH[$name]:-}" ]; then
@@ -149,6 +155,7 @@ proxy_version() {
       git -C "$root" diff --quiet HEAD -- src 2>/dev/null || src="$src with uncommitted changes"
       echo "wsgate src/ at $src"
       ;;
+    floor) echo 'bench/floor (bare epoll relay)' ;;
     nginx*) nginx -v 2>&1 | sed 's|.*nginx/|nginx |' ;;
     haproxy) haproxy -v 2>&1 | sed -n '1s/ version \([^ ]*\).*/ \1/p' ;;
     lighttpd*) lighttpd -v 2>&1 | sed -n '1s|^lighttpd/\([^ ]*\).*|lighttpd \1|p' ;;

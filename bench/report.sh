@@ -20,6 +20,21 @@ row() {
 # Whether route $1 is an echo route (its rows count messages), not TLS handshakes.
 echo_route() { [[ $1 == ws || $1 == tcp || $1 == wss ]]; }
 
+# The median CPU of the best peer in scenario $1 (an id) and its label, "CPU|LABEL"; nothing if
+# no peer has a figure.
+best_peer() {
+  local name cpu best='' best_name=''
+  for name in "${running[@]}"; do
+    [ "$name" != wsgate ] && [ "$name" != floor ] || continue
+    cpu=$(median "$tmp/cpu-$1-$name")
+    [ -n "$cpu" ] || continue
+    if [ -z "$best" ] || awk -v a="$cpu" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+      best=$cpu best_name=${LABEL[$name]}
+    fi
+  done
+  [ -z "$best" ] || echo "$best|$best_name"
+}
+
 # The table row of scenario $1 from the medians in $tmp/cpu-ID-NAME: each proxy's figure, and
 # wsgate's ÷ the best peer's against the target. $2 optional: the file prefix of a note shown
 # beside each figure in parentheses ("resumed": the % of handshakes resumed).
@@ -34,14 +49,43 @@ ratio_row() {
       [ -z "${2:-}" ] || note=$(median "$tmp/$2-$id-$name")
       cells+=("$(num1 "$cpu")${note:+ ($(printf '%.0f' "$note")% $2)}")
     fi
-    if [ "$name" = wsgate ] || [ -z "$cpu" ]; then continue; fi
-    if [ -z "$best" ] || awk -v a="$cpu" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-      best=$cpu best_name=${LABEL[$name]}
-    fi
   done
+  IFS='|' read -r best best_name <<<"$(best_peer "$id")"
   cpu=$(median "$tmp/cpu-$id-wsgate")
   [ -z "$best" ] || [ -z "$cpu" ] || ratio=$(awk -v a="$cpu" -v b="$best" 'BEGIN { printf "%.2f", a / b }')
   row "${cells[@]}" "${ratio:-—}${ratio:+ (vs $best_name)}" "≤ $target" "$(meets "$ratio" "$target")"
+}
+
+# The section on the floor relay: what the least possible CPU per message is beside the best
+# peer, and how far wsgate is above it. Nothing if the floor did not run.
+floor_report() {
+  local s id sname route fl wg best best_name rows=()
+  for s in "${scenarios[@]}"; do
+    IFS='|' read -r id sname route _ <<<"$s"
+    [ "$route" = ws ] || continue
+    fl=$(median "$tmp/cpu-$id-floor")
+    wg=$(median "$tmp/cpu-$id-wsgate")
+    IFS='|' read -r best best_name <<<"$(best_peer "$id")"
+    [ -n "$fl" ] && [ -n "$best" ] || continue
+    rows+=("$(row "$id: $sname" "$(num1 "$fl")" "$(num1 "$best") ($best_name)" \
+      "$(awk -v a="$fl" -v b="$best" 'BEGIN { printf "%.2f", a / b }')" \
+      "${wg:+$(awk -v a="$wg" -v b="$fl" 'BEGIN { printf "%.2f", a / b }')}")")
+  done
+  [ "${#rows[@]}" -gt 0 ] || return 0
+  echo "## The floor: a bare relay"
+  echo
+  echo "bench/floor relays bytes between each client and its backend connection with one recv" \
+    "and one send per hop and nothing else: no parsing, no buffering, no timers. It is the" \
+    "least CPU per message that a proxy built on readiness events (epoll) and one system call" \
+    "per read and per write spends on this kernel, where TCP over loopback is most of the cost." \
+    "floor ÷ best peer is the lowest ratio any such proxy can reach; a target below it asks for" \
+    "fewer system calls per message than one read and one write per hop (batching, io_uring)." \
+    "A WS→TCP proxy makes the same system calls per message, so the WS→WS floors bound c and d too."
+  echo
+  row scenario 'floor µs' 'best peer µs' 'floor ÷ best peer' 'wsgate ÷ floor'
+  row --- --: --: --: --:
+  printf '%s\n' "${rows[@]}"
+  echo
 }
 
 # The table row of scenario $1 with each proxy's median rate from $tmp/rate-ID-NAME.
@@ -124,6 +168,7 @@ report() {
       ! echo_route "$route" || rate_row "$s"
     done
     echo
+    floor_report
   fi
   tls_report
 
