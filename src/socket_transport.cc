@@ -209,6 +209,8 @@ bool SocketTransport::send_preamble() {
   preamble_.reset();
   return true;
 }
+
+// One getsockname(2), for the few users of the local address (outgoing PROXY headers).
 void SocketTransport::learn_local_address() {
   if (!info_ || info_->local_addr.ss_family != AF_UNSPEC || fd_ < 0) return;
   sockaddr_storage local{};
