@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/crypto.h>
 
 #include <atomic>
 #include <cstdio>
@@ -162,6 +163,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // OpenSSL reads its configuration file now, as root and before any worker runs, not on a
+  // worker's first connection (random masking keys) after privileges are dropped.
+  OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
   Config config;
   std::vector<std::string> errors;
   // -t checks all that starting would build, routes included.
