@@ -169,7 +169,7 @@ bool log_access_enabled() {
 }
 
 void log_access_line(const std::string& line, bool stamp) {
-  if (g_access_fd == kOff) return;
+  if (!log_access_enabled()) return;
   if (g_access_fd == kSyslog) {
     syslog(LOG_INFO, "%s", line.c_str());
     return;

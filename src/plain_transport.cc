@@ -58,11 +58,12 @@ void PlainTransport::write_out() {
     n = raw_send(fd_, v[0].iov_base, v[0].iov_len);
   else
     n = writev(fd_, reinterpret_cast<iovec*>(v), std::min(nv, kIov));
-  if (n > 0) evbuffer_drain(out_, static_cast<size_t>(n));
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-    fail(errno);
-  else if (n > 0)
+  if (n > 0) {
+    evbuffer_drain(out_, static_cast<size_t>(n));
     bytes_written_ += static_cast<uint64_t>(n);
+  } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    fail(errno);
+  }
 }
 
 bool PlainTransport::write_end() {

@@ -56,14 +56,14 @@ void rotate(Ring& r, uint64_t epoch) {
   OPENSSL_cleanse(&fresh, sizeof fresh);
 }
 
-// Sets up the ticket cipher and MAC with `k`.
-// Fetched once: EVP_aes_256_cbc() would make OpenSSL 3 look the cipher up by name (locks,
-// string compares) for every ticket.
+// The ticket cipher, fetched once: EVP_aes_256_cbc() would make OpenSSL 3 look it up by name
+// (locks, string compares) for every ticket.
 const EVP_CIPHER* ticket_cipher() {
   static EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
   return c ? c : EVP_aes_256_cbc();
 }
 
+// Sets up the ticket cipher and MAC with `k`.
 bool use_key(const TicketKey& k, const unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
              int enc) {
   OSSL_PARAM params[] = {
