@@ -397,6 +397,8 @@ sub tag { my $p = shift; $p . '?t=' . ++$tag }
   is($res && $res->{body}, "backend says no\n", 'with its body');
   is($res && $res->{headers}{'x-backend'}, 'refused', 'and its headers');
   ok(tcp_closed($s, $res && $res->{rest}), 'then wsgate closes the connection');
+  # The log writer thread may be a moment behind the client.
+  wait_for(3, sub { $gw->log_text =~ /answered 403/ });
   like($gw->log_text, qr/answered 403/, 'the error log names the refusal');
 }
 

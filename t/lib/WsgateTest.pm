@@ -238,7 +238,8 @@ sub proxy_v2 {
 }
 
 # A backend that appends what it receives to $file (after $delay seconds of not reading) and, at
-# the end, writes "eof" (clean FIN) or "error: ..." to $file.end.
+# the end, writes "eof" (clean FIN) or "error: ..." to $file.end (whole: written aside, then
+# renamed, so that a test that sees the file sees its word).
 sub recorder {
   my ($file, $delay) = @_;
   return start_server(sub {
@@ -248,9 +249,10 @@ sub recorder {
     my $n;
     while ($n = sysread($c, my $buf, 65536)) { syswrite($fh, $buf) }
     close $fh;
-    open my $e, '>', "$file.end" or die;
+    open my $e, '>', "$file.end.tmp" or die;
     print $e defined $n ? 'eof' : "error: $!";
     close $e;
+    rename "$file.end.tmp", "$file.end" or die;
   });
 }
 
