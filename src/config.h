@@ -110,6 +110,7 @@ struct Config {
   ClientVerify tls_verify_client = ClientVerify::kOff;
   bool tls_session_tickets = true;
   uint64_t tls_ticket_rotation_ms = 3600000;
+  int tls_tickets_per_handshake = 1;
   uint64_t proxy_protocol_timeout_ms = 5000;  // proxy listeners: for the header
   std::vector<TlsSiteConfig> tls_sites;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is extended

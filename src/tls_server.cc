@@ -61,6 +61,9 @@ SSL_CTX* new_context(const Config& c, std::string& err) {
     // Tickets carry the sessions: a server-side cache would only cost a lock and an insert
     // per handshake.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    // OpenSSL sends two by default, each an encryption, a key derivation and a write: a
+    // client reconnecting one connection at a time needs one (a resumption brings a new one).
+    SSL_CTX_set_num_tickets(ctx, static_cast<size_t>(c.tls_tickets_per_handshake));
   } else {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);

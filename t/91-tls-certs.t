@@ -175,6 +175,27 @@ sub ticket_session {
   ok(length $key2 == 16 && $key2 ne $key1, "a new ticket is made with a new key ($key1 -> $key2)");
 }
 
+# TLS 1.3 tickets that openssl s_client gets from the gateway on $p; stdin stays open a
+# moment, as tickets come after the handshake.
+sub tls13_tickets {
+  my ($p, @args) = @_;
+  my ($rc, $out) = run_command(15, 'sh', '-c', 'sleep 1 | "$@"', 'sh', 'openssl', 's_client',
+    '-connect', "127.0.0.1:$p", '-CAfile', "$dir/ca.pem", '-servername', 'localhost', '-tls1_3',
+    @args);
+  my @t = $out =~ /^Post-Handshake New Session Ticket arrived:/mg;
+  return (scalar @t, $out);
+}
+{
+  my ($n, $out) = tls13_tickets($port, '-sess_out', "$dir/sess13");
+  is($n, 1, 'a full TLS 1.3 handshake brings one ticket by default') or diag $out;
+  ($n, $out) = tls13_tickets($port, '-sess_in', "$dir/sess13");
+  like($out, qr/^Reused, /m, 'the TLS 1.3 ticket resumes the session');
+  is($n, 1, '... and brings one fresh ticket') or diag $out;
+  my $g3 = wsgate($routes, tls => 1, server => "$server\ntls_tickets_per_handshake = 3\n");
+  ($n, $out) = tls13_tickets($g3->port);
+  is($n, 3, 'tls_tickets_per_handshake = 3: three tickets') or diag $out;
+}
+
 # ---- client certificates ----
 
 # A wss:// upgrade on $path with IO::Socket::SSL and %ssl options; returns the response or

@@ -255,7 +255,8 @@ TEST(ConfigError, UnknownKeyListsKnownKeys) {
       "log_level, error_log, access_log, access_log_format, max_connections, "
       "shutdown_timeout, shutdown_grace, user, group, pid_file, tls_cert, tls_key, "
       "tls_protocols, tls_ciphers, tls_client_ca, tls_verify_client, tls_session_tickets, "
-      "tls_ticket_rotation, max_connections_per_ip, handshake_rate_per_ip, "
+      "tls_ticket_rotation, tls_tickets_per_handshake, max_connections_per_ip, "
+      "handshake_rate_per_ip, "
       "handshake_burst_per_ip, per_ip_ipv6_prefix, per_ip_table_size, proxy_protocol_timeout, "
       "trusted_proxies, handshake_timeout, idle_timeout, "
       "ping_interval, max_message_size, connect_timeout, frame_timeout");

@@ -141,4 +141,15 @@ TEST(ConfigTls, TicketRotationHasBounds) {
   expect_one_error("[server]\ntls_ticket_rotation = 2d\n" + std::string(kRoute), 2, "bad duration");
 }
 
+TEST(ConfigTls, TicketsPerHandshakeHasBounds) {
+  EXPECT_EQ(parse_ok(std::string(kRoute)).tls_tickets_per_handshake, 1);
+  EXPECT_EQ(parse_ok("[server]\ntls_tickets_per_handshake = 2\n" + std::string(kRoute))
+                .tls_tickets_per_handshake,
+            2);
+  expect_one_error("[server]\ntls_tickets_per_handshake = 0\n" + std::string(kRoute), 2,
+                   "tls_tickets_per_handshake");
+  expect_one_error("[server]\ntls_tickets_per_handshake = 9\n" + std::string(kRoute), 2,
+                   "tls_tickets_per_handshake");
+}
+
 }  // namespace
