@@ -12,8 +12,12 @@
 constexpr size_t kSmallMove = 2048;
 
 // Moves n bytes from src to the end of dst: whole chains are relinked, small pieces copied.
+// All of src into an empty dst is relinked whatever its size: no copy, no allocation, and dst
+// holds no more chains than src did.
 inline void move_bytes(evbuffer* src, evbuffer* dst, size_t n) {
-  if (n <= kSmallMove) {
+  if (n == evbuffer_get_length(src) && evbuffer_get_length(dst) == 0) {
+    evbuffer_add_buffer(dst, src);
+  } else if (n <= kSmallMove) {
     uint8_t tmp[kSmallMove];
     evbuffer_remove(src, tmp, n);
     evbuffer_add(dst, tmp, n);

@@ -32,10 +32,15 @@ DecodeError FrameRelay::relay(evbuffer* in, evbuffer* out, RelayObserver& observ
       msg_len_ += f.len;
       in_message_ = true;
       fin_ = f.fin;
-      remaining_ = f.len;
-      move_bytes(in, out, f.size);
-      frame_ended_ |= f.len == 0;
-      if (f.len == 0 && f.fin) {
+      // The header goes with the payload that is here, in one move: a frame that is all of the
+      // input then relinks its chain rather than being copied into a new one.
+      uint64_t here = observer.relay_blocked()
+                          ? 0
+                          : std::min<uint64_t>(f.len, evbuffer_get_length(in) - f.size);
+      move_bytes(in, out, f.size + static_cast<size_t>(here));
+      remaining_ = f.len - here;
+      frame_ended_ |= remaining_ == 0;
+      if (remaining_ == 0 && fin_) {
         in_message_ = false;
         messages_++;
       }

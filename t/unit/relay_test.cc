@@ -131,6 +131,35 @@ TEST(FrameRelay, UnmaskedServerFramesByteByByte) {
   byte_by_byte(false);
 }
 
+// Where the first byte of `b` lives.
+const void* first_byte(evbuffer* b) {
+  evbuffer_iovec v;
+  return evbuffer_peek(b, 1, nullptr, &v, 1) >= 1 ? v.iov_base : nullptr;
+}
+
+TEST(FrameRelay, SmallFrameThatIsAllTheInputMovesItsChain) {
+  std::string f = client(kOpBinary, pattern(64));
+  Buf in, out;
+  Observer obs;
+  FrameRelay r(kClientRules);
+  in.add(f);
+  const void* chain = first_byte(in);
+  ASSERT_EQ(0, r.relay(in, out, obs).code);
+  EXPECT_TRUE(out.str() == f);
+  EXPECT_EQ(chain, first_byte(out)) << "a 64 B frame into an empty output is relinked, not copied";
+  // Behind bytes already waiting, a small frame is copied into their chain, so that a backlog of
+  // small frames is not a backlog of mostly empty chains.
+  Buf in2;
+  in2.add(f);
+  const void* chain2 = first_byte(in2);
+  ASSERT_EQ(0, r.relay(in2, out, obs).code);
+  EXPECT_EQ(2 * f.size(), out.size());
+  evbuffer_iovec v[2];
+  EXPECT_EQ(1, evbuffer_peek(out, -1, nullptr, v, 2)) << "copied into the first frame's chain";
+  EXPECT_NE(chain2, v[0].iov_base);
+  EXPECT_EQ(2u, r.messages());
+}
+
 TEST(FrameRelay, PingForwardedWithItsMaskedBytes) {
   std::string f = client(kOpPing, "xyz");
   Buf in, out;
