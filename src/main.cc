@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "chain_cache.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -166,6 +167,7 @@ int main(int argc, char** argv) {
   // OpenSSL reads its configuration file now, as root and before any worker runs, not on a
   // worker's first connection (random masking keys) after privileges are dropped.
   OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
+  chain_cache_install();
   Config config;
   std::vector<std::string> errors;
   // -t checks all that starting would build, routes included.

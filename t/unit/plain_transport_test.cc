@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "chain_cache.h"
 #include "config.h"
 #include "loopback_test.h"
 
@@ -106,6 +107,28 @@ TEST_F(PlainTransportTest, ABurstIsReadInOneWakeUp) {
   EXPECT_EQ(evbuffer_get_length(t_->input()), burst.size());
   EXPECT_LE(owner_.readable, 2) << "reads grow to the burst instead of 4 KiB at a time";
   EXPECT_EQ(t_->bytes_read(), burst.size());
+}
+
+// Where the first byte of `b` lives.
+const void* first_byte(evbuffer* b) {
+  evbuffer_iovec v;
+  return evbuffer_peek(b, 1, nullptr, &v, 1) >= 1 ? v.iov_base : nullptr;
+}
+
+TEST_F(PlainTransportTest, MessagesReuseTheReadChain) {
+  chain_cache_install();
+  accept_pair();
+  owner_.consume = false;
+  const void* first = nullptr;
+  for (int i = 0; i < 3; i++) {
+    send_peer(std::string(64, 'm'));
+    run_until([&] { return evbuffer_get_length(t_->input()) == 64; });
+    const void* at = first_byte(t_->input());
+    if (i == 0) first = at;
+    EXPECT_EQ(at, first) << "message " << i << " was read into a fresh block";
+    evbuffer_drain(t_->input(), 64);  // the block goes back to this thread's cache
+    EXPECT_GE(chain_cache_kept(4096), 1);
+  }
 }
 
 TEST_F(PlainTransportTest, ReadLimitAndPauseStopReadingUntilThereIsRoom) {
