@@ -245,7 +245,9 @@ tls_report() {
     "X25519 group only, ALPN http/1.1 and SNI localhost, and does not verify the certificate" \
     "(a throwaway bench CA made with the openssl CLI); the cipher suite is each server's choice" \
     "among OpenSSL's defaults. The servers offer TLS 1.2 and 1.3. The wss:// echo rows and the" \
-    "idle TLS figure use the ECDSA certificate."
+    "idle TLS figure use the ECDSA certificate. Each server sends its default number of session" \
+    "tickets after a full handshake: wsgate one (tls_tickets_per_handshake), nginx and HAProxy" \
+    "OpenSSL's two; each ticket is an encryption, a key derivation and a write."
   echo
   row proxy certificate protocol 'cipher suite' group 'server key / signature hash' 'tickets per handshake'
   row --- --- --- --- --- --- --:
