@@ -19,6 +19,7 @@
 #include "chain_cache.h"
 #include "config.h"
 #include "loopback_test.h"
+#include "test_buffer.h"
 
 namespace {
 
@@ -107,12 +108,6 @@ TEST_F(PlainTransportTest, ABurstIsReadInOneWakeUp) {
   EXPECT_EQ(evbuffer_get_length(t_->input()), burst.size());
   EXPECT_LE(owner_.readable, 2) << "reads grow to the burst instead of 4 KiB at a time";
   EXPECT_EQ(t_->bytes_read(), burst.size());
-}
-
-// Where the first byte of `b` lives.
-const void* first_byte(evbuffer* b) {
-  evbuffer_iovec v;
-  return evbuffer_peek(b, 1, nullptr, &v, 1) >= 1 ? v.iov_base : nullptr;
 }
 
 TEST_F(PlainTransportTest, MessagesReuseTheReadChain) {

@@ -131,12 +131,6 @@ TEST(FrameRelay, UnmaskedServerFramesByteByByte) {
   byte_by_byte(false);
 }
 
-// Where the first byte of `b` lives.
-const void* first_byte(evbuffer* b) {
-  evbuffer_iovec v;
-  return evbuffer_peek(b, 1, nullptr, &v, 1) >= 1 ? v.iov_base : nullptr;
-}
-
 TEST(FrameRelay, SmallFrameThatIsAllTheInputMovesItsChain) {
   std::string f = client(kOpBinary, pattern(64));
   Buf in, out;

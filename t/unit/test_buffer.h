@@ -45,3 +45,10 @@ class Buf {
  private:
   evbuffer* b_;
 };
+
+// Where the first byte of `b` lives: the same address after a move means its chain was
+// relinked, not copied.
+inline const void* first_byte(evbuffer* b) {
+  evbuffer_iovec v;
+  return evbuffer_peek(b, 1, nullptr, &v, 1) >= 1 ? v.iov_base : nullptr;
+}
