@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -10,22 +9,14 @@
 
 #include <algorithm>
 
+#include "raw_io.h"
+
 namespace {
 
 // Small messages keep small evbuffer chains: memory per idle connection.
 constexpr uint32_t kPlainMinRead = 4096;
 // Chains per writev: libevent's own cap for evbuffer_write.
 constexpr int kIov = 128;
-
-// recv(2) and send(2) without glibc's cancellation-point wrapper, which in a threaded process
-// flips the thread's cancel state with two atomic operations around each call; wsgate never
-// cancels a thread, and these run once per message.
-ssize_t raw_recv(int fd, void* p, size_t n) {
-  return syscall(SYS_recvfrom, fd, p, n, 0, nullptr, nullptr);
-}
-ssize_t raw_send(int fd, const void* p, size_t n) {
-  return syscall(SYS_sendto, fd, p, n, MSG_NOSIGNAL, nullptr, 0);
-}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tls_bio.h"
 
 namespace {
 
@@ -41,13 +42,21 @@ bool is_eof(int ssl_err, int sys) {
   return false;
 }
 
+// The socket under the SSL, read and written with bare system calls (tls_bio.h).
+bool attach_socket(SSL* ssl, int fd) {
+  BIO* b = tls_socket_bio(fd);
+  if (!b) return false;
+  SSL_set_bio(ssl, b, b);
+  return true;
+}
+
 }  // namespace
 
 // SSL_new and the socket BIO are all that can fail before the handshake starts.
 std::unique_ptr<TlsTransport> TlsTransport::accept(event_base* base, int fd, const sockaddr* peer,
                                                    SSL_CTX* ctx) {
   SSL* ssl = SSL_new(ctx);
-  if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+  if (!ssl || !attach_socket(ssl, fd)) {
     if (ssl) SSL_free(ssl);
     evutil_closesocket(fd);
     return nullptr;
@@ -89,7 +98,7 @@ void TlsTransport::setup() {
 
 // The TCP connect is done: the client side of the handshake starts on the socket.
 void TlsTransport::tcp_connected() {
-  if (SSL_set_fd(ssl_, fd_) != 1) {
+  if (!attach_socket(ssl_, fd_)) {
     fail_tls(SSL_ERROR_SSL, 0);
     return;
   }

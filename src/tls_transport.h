@@ -1,4 +1,4 @@
-// TLS on a socket of our own: OpenSSL reads and writes the socket directly (SSL_set_fd, read
+// TLS on a socket of our own: OpenSSL reads and writes the socket directly (our socket BIO, read
 // ahead), we SSL_read whole records into evbuffer space of 16 KiB and more and SSL_write up to
 // a record at once. bufferevent_openssl read 4 KiB per SSL_read and copied through two more
 // evbuffers. Idle connections keep neither OpenSSL's buffers (SSL_MODE_RELEASE_BUFFERS) nor
