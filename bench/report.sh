@@ -243,8 +243,11 @@ tls_report() {
   echo
   echo "One handshake with each TLS listener before the runs. wsbench offers TLS 1.3 only, the" \
     "X25519 group only, ALPN http/1.1 and SNI localhost, and does not verify the certificate" \
-    "(a throwaway bench CA made with the openssl CLI); the cipher suite is each server's choice" \
-    "among OpenSSL's defaults. The servers offer TLS 1.2 and 1.3. The wss:// echo rows and the" \
+    "(a throwaway bench CA made with the openssl CLI), in OpenSSL's order of TLS 1.3 suites" \
+    "(AES-256-GCM first). The suite is each server's default choice: wsgate prefers AES-128-GCM" \
+    "(tls_ciphersuites: Mozilla's intermediate order, and what browsers offer first), whose" \
+    "SHA-256 key schedule costs a handshake less; nginx and HAProxy take OpenSSL's first." \
+    "The servers offer TLS 1.2 and 1.3. The wss:// echo rows and the" \
     "idle TLS figure use the ECDSA certificate. Each server sends its default number of session" \
     "tickets after a full handshake: wsgate one (tls_tickets_per_handshake), nginx and HAProxy" \
     "OpenSSL's two; each ticket is an encryption, a key derivation and a write."

@@ -153,6 +153,18 @@ bool check_tls_ciphers(std::string& v, std::string& err) {
   return ok;
 }
 
+bool check_tls_ciphersuites(std::string& v, std::string& err) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  bool ok = ctx && SSL_CTX_set_ciphersuites(ctx, v.c_str()) == 1 &&
+            sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(ctx)) > 0;
+  SSL_CTX_free(ctx);
+  if (!ok)
+    err = "bad TLS 1.3 cipher suites \"" + v + "\"; write names such as " +
+          kDefaultTlsCiphersuites + ", separated by colons";
+  tls_error();
+  return ok;
+}
+
 // A [tls] name: a DNS name, or *. and one; stored in lower case.
 bool check_tls_name(std::string& v, std::string& err) {
   std::string host = v.compare(0, 2, "*.") == 0 ? v.substr(2) : v;

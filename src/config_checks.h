@@ -20,6 +20,8 @@ bool check_tls_ca(std::string& v, std::string& err);
 bool check_tls_protocols(std::string& v, std::string& err);
 // tls_ciphers: OpenSSL must know at least one of them.
 bool check_tls_ciphers(std::string& v, std::string& err);
+// TLS 1.3 suite names, colon-separated, each known to OpenSSL.
+bool check_tls_ciphersuites(std::string& v, std::string& err);
 // A [tls] name: a DNS name, or *. and one; stored in lower case.
 bool check_tls_name(std::string& v, std::string& err);
 // The metrics listener speaks plain HTTP to a scraper: no tls word after the address.

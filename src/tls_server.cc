@@ -52,6 +52,7 @@ SSL_CTX* new_context(const Config& c, std::string& err) {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_cipher_list(ctx, c.tls_ciphers.c_str());
+  SSL_CTX_set_ciphersuites(ctx, c.tls_ciphersuites.c_str());
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
   // Resumption must not cross into another program's sessions, and client certificates need it.
   static const unsigned char kSessionContext[] = "wsgate";

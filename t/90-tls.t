@@ -87,6 +87,18 @@ for my $v (qw(tls1_2 tls1_3)) {
   my ($rc, $out) = s_client('-alpn', 'http/1.1');
   like($out, qr{ALPN protocol: http/1\.1}, 'ALPN selects http/1.1') or diag $out;
 }
+{
+  # The client offers OpenSSL's order (AES-256 first); the server's order picks.
+  my ($rc, $out) = s_client('-tls1_3');
+  like($out, qr/Cipher is TLS_AES_128_GCM_SHA256/, 'TLS 1.3: AES-128-GCM first by default')
+    or diag $out;
+  my $g2 = wsgate($routes, tls => 1,
+    server => "${tls_server}tls_ciphersuites = TLS_CHACHA20_POLY1305_SHA256\n");
+  ($rc, $out) = run_command(10, 'openssl', 's_client', '-connect', '127.0.0.1:' . $g2->port,
+    '-CAfile', "$dir/ca.pem", '-servername', 'localhost', '-tls1_3');
+  like($out, qr/Cipher is TLS_CHACHA20_POLY1305_SHA256/, 'tls_ciphersuites sets the TLS 1.3 suites')
+    or diag $out;
+}
 
 # ---- python3-websockets over wss:// ----
 

@@ -122,6 +122,19 @@ TEST(ConfigTls, CiphersMustBeKnownToOpenssl) {
                    "no cipher in \"NO-SUCH-CIPHER\" is known to OpenSSL");
 }
 
+TEST(ConfigTls, Tls13SuitesMustBeKnownToOpenssl) {
+  EXPECT_EQ(parse_ok(std::string(kRoute)).tls_ciphersuites,
+            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+  EXPECT_EQ(
+      parse_ok("[server]\ntls_ciphersuites = TLS_CHACHA20_POLY1305_SHA256\n" + std::string(kRoute))
+          .tls_ciphersuites,
+      "TLS_CHACHA20_POLY1305_SHA256");
+  expect_one_error("[server]\ntls_ciphersuites = TLS_NO_SUCH_SUITE\n" + std::string(kRoute), 2,
+                   "bad TLS 1.3 cipher suites \"TLS_NO_SUCH_SUITE\"");
+  expect_one_error("[server]\ntls_ciphersuites = ECDHE+AESGCM\n" + std::string(kRoute), 2,
+                   "separated by colons");
+}
+
 TEST(ConfigTls, VerifyingClientsNeedsTheirCa) {
   expect_one_error("[server]\nworkers = 1\ntls_verify_client = require\n" + std::string(kRoute), 3,
                    "tls_verify_client needs the CAs to check client certificates against; set "
