@@ -5,5 +5,5 @@
 // before anything else uses libevent.
 void chain_cache_install();
 
-// What a block of `n` bytes lives on: 1 if it was kept for reuse, else 0 (for tests).
+// How many blocks of `n` bytes this thread keeps for reuse (for tests).
 int chain_cache_kept(unsigned long n);
