@@ -50,10 +50,6 @@ void* cached_malloc(size_t n) {
   return malloc(n);
 }
 
-void* plain_realloc(void* p, size_t n) {
-  return realloc(p, n);
-}
-
 void cached_free(void* p) {
   if (!p) return;
   Cache& c = tls_cache;
@@ -85,7 +81,7 @@ void chain_cache_install() {
     free(p);
   }
   if (pthread_key_create(&exit_key, drain) != 0) return;  // libevent keeps plain malloc
-  event_set_mem_functions(cached_malloc, plain_realloc, cached_free);
+  event_set_mem_functions(cached_malloc, realloc, cached_free);
 }
 
 int chain_cache_kept(unsigned long n) {
