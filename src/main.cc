@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "chain_cache.h"
+#include "block_cache.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -24,6 +24,7 @@
 #include "reload.h"
 #include "runtime.h"
 #include "service.h"
+#include "tls_transport.h"
 #include "worker.h"
 
 namespace {
@@ -164,10 +165,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Before OpenSSL allocates anything, or it keeps its own allocator.
+  block_cache_install();
   // OpenSSL reads its configuration file now, as root and before any worker runs, not on a
   // worker's first connection (random masking keys) after privileges are dropped.
   OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
-  chain_cache_install();
+  tls_cache_record_buffers();
   Config config;
   std::vector<std::string> errors;
   // -t checks all that starting would build, routes included.

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "block_cache.h"
 #include "log.h"
 #include "tls.h"
 #include "tls_bio.h"
@@ -48,6 +49,20 @@ bool is_eof(int ssl_err, int sys) {
   return false;
 }
 
+// What every connection's SSL gets, whichever context it comes from.
+void configure(SSL* ssl) {
+  SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                        SSL_MODE_RELEASE_BUFFERS);
+  long opts = SSL_OP_NO_RENEGOTIATION;
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+  opts |= SSL_OP_IGNORE_UNEXPECTED_EOF;
+#endif
+  SSL_set_options(ssl, opts);
+  // OpenSSL then reads what the socket has, up to its buffer, not a record header and a body
+  // in two system calls.
+  SSL_set_read_ahead(ssl, 1);
+}
+
 // The socket under the SSL, read and written with bare system calls (tls_bio.h).
 bool attach_socket(SSL* ssl, int fd) {
   BIO* b = tls_socket_bio(fd);
@@ -57,6 +72,25 @@ bool attach_socket(SSL* ssl, int fd) {
 }
 
 }  // namespace
+
+// OpenSSL's record buffers are released while empty, so a busy connection takes and frees
+// them for every message. The sizes come from a throwaway SSL set up as every connection is:
+// whatever this OpenSSL allocates, the block cache keeps.
+void tls_cache_record_buffers() {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  SSL* ssl = ctx ? SSL_new(ctx) : nullptr;
+  if (ssl) {
+    configure(ssl);
+    block_cache_learn(true);
+    SSL_alloc_buffers(ssl);
+    SSL_free_buffers(ssl);
+    SSL_set_default_read_buffer_len(ssl, kReadAhead);  // a bulk reader's
+    SSL_alloc_buffers(ssl);
+    block_cache_learn(false);
+    SSL_free(ssl);
+  }
+  SSL_CTX_free(ctx);
+}
 
 // SSL_new and the socket BIO are all that can fail before the handshake starts.
 std::unique_ptr<TlsTransport> TlsTransport::accept(event_base* base, int fd, const sockaddr* peer,
@@ -89,16 +123,7 @@ TlsTransport::~TlsTransport() {
 
 // Per connection, so that both contexts (the listeners' and each route's) get them.
 void TlsTransport::setup() {
-  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                         SSL_MODE_RELEASE_BUFFERS);
-  long opts = SSL_OP_NO_RENEGOTIATION;
-#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
-  opts |= SSL_OP_IGNORE_UNEXPECTED_EOF;
-#endif
-  SSL_set_options(ssl_, opts);
-  // OpenSSL then reads what the socket has, up to its buffer, not a record header and a body
-  // in two system calls.
-  SSL_set_read_ahead(ssl_, 1);
+  configure(ssl_);
   SSL_set_app_data(ssl_, this);
 }
 

@@ -2,7 +2,7 @@
 // ahead), we SSL_read whole records into evbuffer space of 16 KiB and more and SSL_write up to
 // a record at once. bufferevent_openssl read 4 KiB per SSL_read and copied through two more
 // evbuffers. Idle connections keep neither OpenSSL's buffers (SSL_MODE_RELEASE_BUFFERS) nor
-// evbuffers (SocketTransport's pool).
+// evbuffers (SocketTransport's pool); busy ones reuse both from the thread's block cache.
 #pragma once
 
 #include <memory>
@@ -11,6 +11,9 @@
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
+
+// Teaches the block cache the sizes of OpenSSL's record buffers; once, before workers start.
+void tls_cache_record_buffers();
 
 class TlsTransport final : public SocketTransport {
  public:

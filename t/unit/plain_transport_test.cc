@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "chain_cache.h"
+#include "block_cache.h"
 #include "config.h"
 #include "loopback_test.h"
 #include "test_buffer.h"
@@ -111,7 +111,7 @@ TEST_F(PlainTransportTest, ABurstIsReadInOneWakeUp) {
 }
 
 TEST_F(PlainTransportTest, MessagesReuseTheReadChain) {
-  chain_cache_install();
+  block_cache_install();
   accept_pair();
   owner_.consume = false;
   const void* first = nullptr;
@@ -122,7 +122,7 @@ TEST_F(PlainTransportTest, MessagesReuseTheReadChain) {
     if (i == 0) first = at;
     EXPECT_EQ(at, first) << "message " << i << " was read into a fresh block";
     evbuffer_drain(t_->input(), 64);  // the block goes back to this thread's cache
-    EXPECT_GE(chain_cache_kept(4096), 1);
+    EXPECT_GE(block_cache_kept(4096), 1);
   }
 }
 

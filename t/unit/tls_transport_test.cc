@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "block_cache.h"
 #include "config.h"
 #include "loopback_test.h"
 #include "tls.h"
@@ -36,6 +37,12 @@
 namespace {
 
 constexpr size_t kMiB = 1 << 20;
+
+// As wsgate's main does first thing: OpenSSL takes allocator hooks only before it allocates.
+const bool kBlockCache = [] {
+  block_cache_install();
+  return true;
+}();
 
 // A self-signed P-256 certificate for localhost and 127.0.0.1, written as PEM into `dir`.
 void make_cert(const std::string& dir) {
@@ -254,6 +261,31 @@ TEST_F(TlsTransportTest, ConnectedSendsAndReceivesAMebibyte) {
   t_->flush();
   run_until([&] { return owner_.got.size() >= data.size(); }, 20000);
   EXPECT_TRUE(owner_.got == data) << "got " << owner_.got.size() << " bytes back";
+}
+
+TEST_F(TlsTransportTest, SmallMessagesReuseOpenSslRecordBuffers) {
+  ASSERT_TRUE(kBlockCache);
+  tls_cache_record_buffers();
+  constexpr int kMessages = 20;
+  std::atomic<int> echoed{0};
+  std::atomic<bool> go{false};
+  owner_.echo = true;
+  accept_peer([&](SSL* ssl, int) {
+    for (int i = 0; i < kMessages; i++) {
+      while (i == 2 && !go) usleep(1000);  // until the count below has its starting point
+      std::string m(64, static_cast<char>('a' + i));
+      if (!write_all(ssl, m) || read_upto(ssl, m.size()) != m) return;
+      echoed++;
+    }
+  });
+  run_until([&] { return echoed >= 2; });
+  unsigned long before = block_cache_reused();
+  go = true;
+  run_until([&] { return peer_done_.load(); });
+  ASSERT_EQ(echoed, kMessages);
+  // Each message: the read chain, OpenSSL's read buffer and its write buffer, all from this
+  // thread's cache (the read chain alone would be one per message).
+  EXPECT_GE(block_cache_reused() - before, 3u * (kMessages - 2));
 }
 
 TEST_F(TlsTransportTest, ReadLimitAndPauseHoldBytesThatOpenSslHasAlreadyRead) {
