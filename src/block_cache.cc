@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 
 #include <event2/event.h>
@@ -39,7 +41,7 @@ struct Cache {
 };
 
 // Trivially destructible, so it stays usable while a thread's other destructors run.
-thread_local Cache tls_cache;
+thread_local Cache t_cache;
 pthread_key_t exit_key;
 
 // At thread exit: the kept blocks go back to malloc.
@@ -58,7 +60,7 @@ int size_index(size_t n) {
 
 void* take(size_t n) {
   if (n >= kMinBlock) {
-    Cache& c = tls_cache;
+    Cache& c = t_cache;
     if (c.learning) block_cache_add_size(n);
     int k = size_index(n);
     if (k >= 0 && c.count[k]) {
@@ -71,7 +73,7 @@ void* take(size_t n) {
 
 void give(void* p) {
   if (!p) return;
-  Cache& c = tls_cache;
+  Cache& c = t_cache;
   if (!c.gone) {
     size_t u = malloc_usable_size(p);
     for (int k = 0; u >= kMinBlock && k < nsizes; k++) {
@@ -120,24 +122,21 @@ void block_cache_add_size(size_t n) {
   if (n < kMinBlock || nsizes == kMaxSizes || size_index(n) >= 0) return;
   void* p = malloc(n);
   if (!p) return;
-  size_t keep = kSizeBytes / n;
-  sizes[nsizes] = {n, malloc_usable_size(p),
-                   static_cast<int>(keep < 2          ? 2
-                                    : keep > kMaxKeep ? kMaxKeep
-                                                      : keep)};
+  size_t keep = std::clamp<size_t>(kSizeBytes / n, 2, kMaxKeep);
+  sizes[nsizes] = {n, malloc_usable_size(p), static_cast<int>(keep)};
   free(p);
   nsizes++;
 }
 
 void block_cache_learn(bool on) {
-  tls_cache.learning = on;
+  t_cache.learning = on;
 }
 
 int block_cache_kept(size_t n) {
   int k = size_index(n);
-  return k < 0 ? 0 : tls_cache.count[k];
+  return k < 0 ? 0 : t_cache.count[k];
 }
 
 unsigned long block_cache_reused() {
-  return tls_cache.reused;
+  return t_cache.reused;
 }
