@@ -450,10 +450,6 @@ for my $c (@CASES) {
 
 ok(kill(0, $gw->pid), 'wsgate is still running after every case');
 
-for my $f (sort keys %FAMILY) {
-  my $F = $FAMILY{$f};
-  diag sprintf('%-8s %3d cases, %4d runs, %3d failed, %6.2f s', $f, $F->{cases}, $F->{runs} // 0, $F->{fail} // 0, $F->{secs} // 0);
-}
-diag sprintf('total %.1f s', time - $T_START);
+family_summary(\%FAMILY, $T_START);
 
 done_testing;

@@ -10,12 +10,13 @@ use Encode ();
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 use Exporter 'import';
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Test::More;
 use Time::HiRes qw(time);
 use WsgateTest qw(wsgate tcp_echo_server raw_connect raw_upgrade read_http_response client_frame rss_kib);
 
 our @EXPORT = qw(BYTEWISE_ALL BYTEWISE_HEAD %ROUTE @ALL_ROUTES conformance_gateway valid_utf8
   utf8_text bin_data show conn_open read_some wait_until send_data rss_watch rss_unwatch
-  fr TXT BIN CONT PING PONG CLOSE frame_bytes frame_cut);
+  fr TXT BIN CONT PING PONG CLOSE frame_bytes frame_cut family_summary);
 
 our %ROUTE = (
   echo => { path => '/echo', label => 'echo' },
@@ -335,6 +336,16 @@ sub frame_cut {
   my $prev = 0;
   for my $a (map({ $h + $_ } @at), length $bytes) { push @out, substr($bytes, $prev, $a - $prev); $prev = $a }
   return @out;
+}
+
+# The table a conformance file ends with: cases, runs, failures and seconds per family.
+sub family_summary {
+  my ($family, $t_start) = @_;
+  for my $f (sort keys %$family) {
+    my $F = $family->{$f};
+    diag sprintf('%-8s %3d cases, %4d runs, %3d failed, %6.2f s', $f, $F->{cases}, $F->{runs} // 0, $F->{fail} // 0, $F->{secs} // 0);
+  }
+  diag sprintf('total %.1f s', time - $t_start);
 }
 
 1;
