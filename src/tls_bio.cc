@@ -1,7 +1,7 @@
 // OpenSSL's socket BIO calls read(2) and write(2) through glibc's cancellation-point wrappers,
 // which a threaded process pays for with two atomic operations per call; this one makes the
 // same calls bare (raw_io.h), as PlainTransport does. Everything else a socket BIO answers
-// (retry flags, end of file, the descriptor) it answers the same way.
+// (retry flags, by OpenSSL's own errno test; end of file; the descriptor) it answers the same way.
 #include "tls_bio.h"
 
 #include <errno.h>
@@ -17,15 +17,10 @@ int fd_of(BIO* b) {
   return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
 }
 
-// EAGAIN and friends: OpenSSL is to try again when the socket is ready.
-bool retryable(int e) {
-  return e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == EINPROGRESS || e == ENOTCONN;
-}
-
 int bio_write(BIO* b, const char* p, int n) {
   ssize_t r = raw_send(fd_of(b), p, static_cast<size_t>(n));
   BIO_clear_retry_flags(b);
-  if (r <= 0 && retryable(errno)) BIO_set_retry_write(b);
+  if (r <= 0 && BIO_sock_non_fatal_error(errno)) BIO_set_retry_write(b);
   return static_cast<int>(r);
 }
 
@@ -33,7 +28,7 @@ int bio_read(BIO* b, char* p, int n) {
   if (!p) return 0;
   ssize_t r = raw_recv(fd_of(b), p, static_cast<size_t>(n));
   BIO_clear_retry_flags(b);
-  if (r < 0 && retryable(errno))
+  if (r < 0 && BIO_sock_non_fatal_error(errno))
     BIO_set_retry_read(b);
   else if (r == 0)
     BIO_set_flags(b, BIO_FLAGS_IN_EOF);  // OpenSSL asks (BIO_eof) to tell an unexpected EOF
